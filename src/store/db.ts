@@ -1,0 +1,286 @@
+/**
+ * The one IndexedDB schema of the workbench (Dexie 4) and the facade that says which table holds what.
+ * Row types here are the contract between the store, the daemon, the workers and the UI; imports nothing of ours but types.
+ *
+ * Which table holds what:
+ * - `files`: the raw dropped Blob, its name, size and sha256 (to flag the same content dropped twice).
+ * - `queue`: one item per dropped file: priority, status, attempts, progress, validation report, line errors, held-out indices.
+ * - `runs`: one row per stretch of training on one item (start/end step, outcome).
+ * - `metrics`: one row per logged step, keyed [modelId+step]; `evals`: validation loss keyed [modelId+step];
+ *   `samples`: generated sample answers (issue 4).
+ * - `checkpoints` (manifest, written LAST) + `checkpointChunks` (≤ 64 MB each, written FIRST): a checkpoint is
+ *   complete exactly when its manifest row exists.
+ * - `models`: id, name, architecture config, tokenizer reference, lineage, active flag.
+ * - `settings`: key/value (train config, backend override, ...); `daemon`: the persisted daemon state (key 'state');
+ *   `controls`: pause/resume/stop/skip requests with reason and timestamp.
+ */
+import { Dexie, type EntityTable, type Table } from 'dexie';
+import type { ModelConfig } from '../engine/types.ts';
+
+export type Priority = 'high' | 'normal' | 'low';
+export const PRIORITIES: readonly Priority[] = ['high', 'normal', 'low'];
+export type ItemStatus = 'validating' | 'queued' | 'processing' | 'paused' | 'completed' | 'failed' | 'skipped';
+export type DaemonStatus = 'idle' | 'preparing' | 'training' | 'paused' | 'stopped' | 'crashed';
+export type ControlKind = 'pause' | 'resume' | 'stop' | 'skip';
+
+export interface FileRow {
+  id?: number;
+  name: string;
+  size: number;
+  /** Hex sha256 of the content. */
+  sha256: string;
+  blob: Blob;
+  droppedAt: number;
+}
+
+export interface LineError {
+  /** 1-based line number in the dropped file. */
+  line: number;
+  field?: string;
+  message: string;
+}
+
+export interface ItemProgress {
+  /** Optimizer steps of this file already trained (and checkpointed or in memory). */
+  fileStep: number;
+  /** Total optimizer steps this file needs (0 until known). */
+  fileSteps: number;
+  examplesSeen: number;
+}
+
+export interface ValidationReport {
+  lines: number;
+  examples: number;
+  warnings: number;
+  errors: number;
+  bytes: number;
+  /** One sentence for the UI. */
+  summary: string;
+}
+
+export interface QueueItemRow {
+  id?: number;
+  fileId: number;
+  /** The dropped file's name (the UI's data-name). */
+  name: string;
+  size: number;
+  priority: Priority;
+  status: ItemStatus;
+  attempts: number;
+  /** Creation order (monotonic), used for "oldest first" and move up/down inside a priority. */
+  order: number;
+  createdAt: number;
+  updatedAt: number;
+  /** Item id of an earlier item with the same sha256 (the "same content twice" flag). */
+  duplicateOf?: number;
+  skipInvalidLines: boolean;
+  /** Validation progress while `validating` (bytes read / total). */
+  validated?: { bytes: number; totalBytes: number };
+  report?: ValidationReport;
+  /** First 50 line errors; lineErrorCount is the full count. */
+  lineErrors: LineError[];
+  lineErrorCount: number;
+  /** Line numbers skipped when skipInvalidLines was chosen (their reasons are in lineErrors). */
+  skippedLines: number[];
+  /** Indices (among valid examples) held out for validation loss. */
+  heldOut: number[];
+  progress: ItemProgress;
+  /** Last training error, when an attempt failed. */
+  lastError?: string;
+  /** Why the item is in its status (skip reason, failure reason...). */
+  reason?: string;
+}
+
+export interface RunRow {
+  id?: number;
+  modelId: string;
+  itemId: number;
+  fileName: string;
+  startedAt: number;
+  endedAt?: number;
+  startStep: number;
+  endStep?: number;
+  outcome?: 'completed' | 'paused' | 'stopped' | 'skipped' | 'failed' | 'crashed';
+}
+
+export interface MetricRow {
+  modelId: string;
+  step: number;
+  time: number;
+  itemId: number;
+  fileStep: number;
+  loss: number | null;
+  lr: number;
+  gradNorm: number | null;
+  tokens: number;
+  ms: number;
+  tokensPerSecond: number;
+}
+
+export interface EvalRow {
+  modelId: string;
+  step: number;
+  time: number;
+  itemId: number;
+  valLoss: number;
+  /** Train loss (smoothed) at the same step, for the validation–train gap. */
+  trainLoss: number | null;
+  examples: number;
+}
+
+export interface SampleRow {
+  id?: number;
+  modelId: string;
+  step: number;
+  time: number;
+  itemId: number;
+  prompt: string;
+  golden: string;
+  answer: string;
+  match: boolean;
+  stopReason: string;
+  ms: number;
+}
+
+export interface TensorEntry {
+  name: string;
+  dtype: 'float32' | 'int32';
+  shape: number[];
+  chunk: number;
+  /** Byte offset inside the chunk. */
+  offset: number;
+  byteLength: number;
+}
+
+/** Manifest of a complete checkpoint (written after all of its chunks). */
+export interface CheckpointRow {
+  id: string;
+  modelId: string;
+  step: number;
+  createdAt: number;
+  chunkCount: number;
+  bytes: number;
+  pinned: boolean;
+  tensors: TensorEntry[];
+  /** Trainer state (step, rng, example cursor, item id + progress ...), JSON-safe. */
+  trainerState: Record<string, unknown>;
+  trainConfig: Record<string, unknown>;
+  profile: string;
+  tokenizerRef: string;
+  valLoss?: number;
+  /** Why it was taken: interval, stop, pause, skip, file end. */
+  reason: string;
+}
+
+export interface CheckpointChunkRow {
+  checkpointId: string;
+  index: number;
+  data: ArrayBuffer;
+}
+
+export interface LineageEntry {
+  itemId: number;
+  fileName: string;
+  fromStep: number;
+  toStep: number;
+  outcome: 'completed' | 'skipped' | 'in_progress';
+}
+
+export interface ModelRow {
+  id: string;
+  name: string;
+  config: ModelConfig;
+  /** Where the tokenizer files live: a URL folder ('/models/qwen3-tiny/') or 'import:<id>'. */
+  tokenizerRef: string;
+  source: 'bundled' | 'imported' | 'trained';
+  /** Folder the base weights come from (bundled URL) or import id. */
+  baseRef: string;
+  baseModel: string;
+  lineage: LineageEntry[];
+  /** 1 for the active model (indexable), 0 otherwise. */
+  active: 0 | 1;
+  /** Global step of the latest training on it. */
+  step: number;
+  /** True once any step was trained: locked config fields apply. */
+  trained: boolean;
+  createdAt: number;
+}
+
+/** Files of an imported model folder (config.json, tokenizer.json, safetensors ...). */
+export interface ModelFileRow {
+  modelId: string;
+  path: string;
+  blob: Blob;
+}
+
+export interface SettingRow {
+  key: string;
+  value: unknown;
+}
+
+export interface DaemonStateRow {
+  key: 'state';
+  status: DaemonStatus;
+  currentItemId: number | null;
+  reason: string;
+  since: number;
+  heartbeatAt: number;
+  /** Global step at the last heartbeat, total steps (current + queue remaining for the current file). */
+  step: number;
+  totalSteps: number;
+  backend: string;
+  backendReason: string;
+  /** Kind of the last crash (out_of_memory, device_lost, ...), when crashed. */
+  errorKind?: string;
+  error?: string;
+}
+
+export interface ControlRow {
+  id?: number;
+  kind: ControlKind;
+  reason: string;
+  at: number;
+  handledAt?: number;
+}
+
+export class WorkbenchDb extends Dexie {
+  files!: EntityTable<FileRow, 'id'>;
+  queue!: EntityTable<QueueItemRow, 'id'>;
+  runs!: EntityTable<RunRow, 'id'>;
+  metrics!: Table<MetricRow, [string, number]>;
+  evals!: Table<EvalRow, [string, number]>;
+  samples!: EntityTable<SampleRow, 'id'>;
+  checkpoints!: EntityTable<CheckpointRow, 'id'>;
+  checkpointChunks!: Table<CheckpointChunkRow, [string, number]>;
+  models!: EntityTable<ModelRow, 'id'>;
+  modelFiles!: Table<ModelFileRow, [string, string]>;
+  settings!: EntityTable<SettingRow, 'key'>;
+  daemon!: EntityTable<DaemonStateRow, 'key'>;
+  controls!: EntityTable<ControlRow, 'id'>;
+
+  constructor(name = 'training-workbench') {
+    super(name);
+    this.version(1).stores({
+      files: '++id, sha256, name',
+      queue: '++id, fileId, name, status, priority, order, [status+priority]',
+      runs: '++id, modelId, itemId',
+      metrics: '[modelId+step], modelId',
+      evals: '[modelId+step], modelId',
+      samples: '++id, [modelId+step], modelId',
+      checkpoints: 'id, modelId, [modelId+step], createdAt',
+      checkpointChunks: '[checkpointId+index], checkpointId',
+      models: 'id, active',
+      modelFiles: '[modelId+path], modelId',
+      settings: 'key',
+      daemon: 'key',
+      controls: '++id, at',
+    });
+  }
+}
+
+let shared: WorkbenchDb | null = null;
+/** The database instance of this page or worker (each JS realm opens its own connection). */
+export function getDb(): WorkbenchDb {
+  shared ??= new WorkbenchDb();
+  return shared;
+}
