@@ -1,0 +1,284 @@
+/**
+ * The one training-config schema: every tunable number of a training run, with its default, allowed range
+ * and description (`TRAIN_CONFIG_FIELDS`, which the UI config editor renders), per-preset defaults,
+ * `parseTrainConfig` (rejects unknown keys and out-of-range values with a ConfigError) and `diffConfigs`.
+ */
+import { ConfigError } from '../errors.ts';
+
+export type LrSchedule = 'constant' | 'linear' | 'cosine';
+export type LoraTarget = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj';
+export const LORA_TARGETS: readonly LoraTarget[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+
+export interface LoraConfig {
+  /** Train low-rank adapters instead of all weights. */
+  enabled: boolean;
+  /** 1–256. */
+  rank: number;
+  /** 1–1024; the update is scaled by alpha / rank. */
+  alpha: number;
+  /** 0–0.9, on the adapter input. */
+  dropout: number;
+  /** Non-empty subset of q_proj k_proj v_proj o_proj gate_proj up_proj down_proj. */
+  targetModules: LoraTarget[];
+}
+
+export interface TrainConfig {
+  /** Locked. Name or path of the model training started from. */
+  baseModel: string;
+  /** Locked. Model family; only 'qwen3'. */
+  architecture: 'qwen3';
+  /** Locked. 128–131072: the longest context the model is trained and served with. */
+  maxContext: number;
+  /** 1–128 examples per micro-batch. */
+  batchSize: number;
+  /** 1–128 micro-batches per optimizer step. */
+  gradAccumSteps: number;
+  /** 1e-6–1e-2 peak learning rate. */
+  learningRate: number;
+  /** 0–100000 optimizer steps of linear warmup (counted on the global step). */
+  warmupSteps: number;
+  /** constant after warmup (continuous training) | linear | cosine decay over the file's steps. */
+  schedule: LrSchedule;
+  /** 0–1, decoupled (AdamW). */
+  weightDecay: number;
+  /** 0–0.9999. */
+  beta1: number;
+  /** 0–0.99999. */
+  beta2: number;
+  /** 1e-12–1e-3. */
+  adamEps: number;
+  /** 0–1000 global gradient norm clip; 0 = no clipping. */
+  maxGradNorm: number;
+  /** 16–32768 tokens per example (the product range is 128–32768; below 128 is for tests); longer ones are truncated. */
+  maxLength: number;
+  /** Pack several examples into one row (block-diagonal causal mask). */
+  pack: boolean;
+  /** Group examples of similar length into the same batch. */
+  bucketByLength: boolean;
+  /** 0–2^32-1: data order, dropout, held-out split. */
+  seed: number;
+  /** 1–100000 steps between metric reads (loss, grad norm). */
+  logEvery: number;
+  /** 0–1000000 steps between validation-loss evaluations; 0 = never. */
+  evalSteps: number;
+  /** 0–1000000 steps between checkpoints; 0 = only at the end. */
+  saveSteps: number;
+  /** 1–1000 checkpoints kept per model (plus pinned ones). */
+  keepCheckpoints: number;
+  /** 0–0.5 of each file held out for validation. */
+  valFraction: number;
+  /** 0–100000: at most this many held-out examples per file. */
+  valMax: number;
+  /** 1–1000 non-finite steps in a row before the job fails. */
+  maxConsecutiveNonFinite: number;
+  /** 16–65536 tokens per LM-head chunk (logits are never materialised for more). */
+  lmHeadChunkTokens: number;
+  lora: LoraConfig;
+  /** Profile name (src/profiles) that transforms examples and picks the chat template. */
+  profile: string;
+  /** 0–1000000 steps between sample generations; 0 = max(10, evalSteps / 10). */
+  sampleEvery: number;
+  /** 100–600000 ms per sample generation. */
+  sampleTimeLimitMs: number;
+  /** 1000–86400000 ms without a heartbeat before the supervisor restarts the trainer. */
+  stallTimeoutMs: number;
+  /** 0.01–1000 passes over a file when no step count is given. */
+  epochs: number;
+}
+
+type FieldType = 'int' | 'float' | 'bool' | 'enum' | 'string' | 'string[]';
+type FieldValue = number | boolean | string | string[];
+
+/** What the config editor needs to render and check one field. `key` uses dots for nested fields (`lora.rank`). */
+export interface FieldMeta {
+  key: string;
+  type: FieldType;
+  default: FieldValue;
+  min?: number;
+  max?: number;
+  /** Allowed values of an enum, or of each element of a string[]. */
+  options?: readonly string[];
+  description: string;
+  /** Defines the model: cannot change once a model has been trained from it. */
+  locked: boolean;
+}
+
+const f = (key: string, type: FieldType, def: FieldValue, description: string, extra: Partial<FieldMeta> = {}): FieldMeta => ({
+  key,
+  type,
+  default: def,
+  description,
+  locked: false,
+  ...extra,
+});
+
+/** Every field, in display order, with the generic defaults (presets override some). */
+export const TRAIN_CONFIG_FIELDS: readonly FieldMeta[] = [
+  f('baseModel', 'string', 'qwen3-tiny', 'Model training started from', { locked: true }),
+  f('architecture', 'enum', 'qwen3', 'Model family', { options: ['qwen3'], locked: true }),
+  f('maxContext', 'int', 40960, 'Longest context of the model', { min: 128, max: 131072, locked: true }),
+  f('batchSize', 'int', 8, 'Examples per micro-batch', { min: 1, max: 128 }),
+  f('gradAccumSteps', 'int', 1, 'Micro-batches per optimizer step', { min: 1, max: 128 }),
+  f('learningRate', 'float', 3e-4, 'Peak learning rate', { min: 1e-6, max: 1e-2 }),
+  f('warmupSteps', 'int', 10, 'Linear warmup steps', { min: 0, max: 100000 }),
+  f('schedule', 'enum', 'constant', 'Learning-rate schedule after warmup', { options: ['constant', 'linear', 'cosine'] }),
+  f('weightDecay', 'float', 0.0, 'Decoupled weight decay', { min: 0, max: 1 }),
+  f('beta1', 'float', 0.9, 'Adam beta1', { min: 0, max: 0.9999 }),
+  f('beta2', 'float', 0.999, 'Adam beta2', { min: 0, max: 0.99999 }),
+  f('adamEps', 'float', 1e-8, 'Adam epsilon', { min: 1e-12, max: 1e-3 }),
+  f('maxGradNorm', 'float', 1.0, 'Global gradient-norm clip (0 = off)', { min: 0, max: 1000 }),
+  f('maxLength', 'int', 512, 'Tokens per example (product range 128–32768; ≥16 allowed for tests)', { min: 16, max: 32768 }),
+  f('pack', 'bool', false, 'Pack examples into rows'),
+  f('bucketByLength', 'bool', true, 'Batch examples of similar length'),
+  f('seed', 'int', 0, 'Random seed', { min: 0, max: 4294967295 }),
+  f('logEvery', 'int', 1, 'Steps between metric reads', { min: 1, max: 100000 }),
+  f('evalSteps', 'int', 50, 'Steps between validation losses (0 = never)', { min: 0, max: 1000000 }),
+  f('saveSteps', 'int', 200, 'Steps between checkpoints (0 = at the end only)', { min: 0, max: 1000000 }),
+  f('keepCheckpoints', 'int', 3, 'Checkpoints kept per model', { min: 1, max: 1000 }),
+  f('valFraction', 'float', 0.05, 'Fraction of a file held out', { min: 0, max: 0.5 }),
+  f('valMax', 'int', 100, 'Most held-out examples per file', { min: 0, max: 100000 }),
+  f('maxConsecutiveNonFinite', 'int', 10, 'Non-finite steps in a row before failing', { min: 1, max: 1000 }),
+  f('lmHeadChunkTokens', 'int', 1024, 'Tokens per LM-head chunk', { min: 16, max: 65536 }),
+  f('lora.enabled', 'bool', false, 'Train LoRA adapters'),
+  f('lora.rank', 'int', 8, 'LoRA rank', { min: 1, max: 256 }),
+  f('lora.alpha', 'float', 16, 'LoRA alpha (scale alpha / rank)', { min: 1, max: 1024 }),
+  f('lora.dropout', 'float', 0.0, 'LoRA dropout', { min: 0, max: 0.9 }),
+  f('lora.targetModules', 'string[]', ['q_proj', 'k_proj', 'v_proj', 'o_proj'], 'Linear layers with adapters', { options: LORA_TARGETS }),
+  f('profile', 'string', 'sft', 'Data profile'),
+  f('sampleEvery', 'int', 0, 'Steps between sample answers (0 = max(10, evalSteps/10))', { min: 0, max: 1000000 }),
+  f('sampleTimeLimitMs', 'int', 10000, 'Time limit of a sample answer (ms)', { min: 100, max: 600000 }),
+  f('stallTimeoutMs', 'int', 300000, 'Watchdog: ms without progress before restart', { min: 1000, max: 86400000 }),
+  f('epochs', 'float', 1, 'Passes over a file when no step count is given', { min: 0.01, max: 1000 }),
+];
+
+export type PresetName = 'tiny' | 'small' | 'qwen3-0.6b';
+
+/** Per-preset overrides of the generic defaults (the tiny preset learns a small dataset in tens of steps). */
+export const PRESET_TRAIN_DEFAULTS: Record<PresetName, Partial<TrainConfig>> = {
+  tiny: { baseModel: 'qwen3-tiny', batchSize: 4, learningRate: 3e-3, warmupSteps: 5, maxLength: 256, evalSteps: 20, saveSteps: 100, lmHeadChunkTokens: 512 },
+  small: { baseModel: 'qwen3-small', batchSize: 4, learningRate: 1e-3, warmupSteps: 10, maxLength: 512, evalSteps: 50, saveSteps: 200, lmHeadChunkTokens: 512 },
+  'qwen3-0.6b': {
+    baseModel: 'Qwen/Qwen3-0.6B',
+    batchSize: 1,
+    gradAccumSteps: 16,
+    learningRate: 2e-4,
+    warmupSteps: 100,
+    maxLength: 2048,
+    evalSteps: 200,
+    saveSteps: 1000,
+    weightDecay: 0.01,
+    lmHeadChunkTokens: 512,
+  },
+};
+
+function getPath(obj: Record<string, unknown>, key: string): unknown {
+  const [a, b] = key.split('.');
+  const v = obj[a];
+  if (b === undefined) return v;
+  return v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[b] : undefined;
+}
+
+function setPath(obj: Record<string, unknown>, key: string, value: unknown): void {
+  const [a, b] = key.split('.');
+  if (b === undefined) obj[a] = value;
+  else ((obj[a] ??= {}) as Record<string, unknown>)[b] = value;
+}
+
+function range(m: FieldMeta): string {
+  if (m.options) return m.type === 'string[]' ? `a list of ${m.options.join(', ')}` : `one of ${m.options.join(', ')}`;
+  if (m.min !== undefined) return `${m.type === 'int' ? 'an integer' : 'a number'} in [${m.min}, ${m.max}]`;
+  return m.type === 'bool' ? 'true or false' : 'a non-empty string';
+}
+
+function checkField(m: FieldMeta, v: unknown): FieldValue {
+  const bad = (): never => {
+    throw new ConfigError(`config field "${m.key}" must be ${range(m)}, got ${JSON.stringify(v)}`, m.key, range(m));
+  };
+  switch (m.type) {
+    case 'int':
+    case 'float':
+      if (typeof v !== 'number' || !Number.isFinite(v) || (m.type === 'int' && !Number.isInteger(v))) return bad();
+      if (v < (m.min ?? -Infinity) || v > (m.max ?? Infinity)) return bad();
+      return v;
+    case 'bool':
+      return typeof v === 'boolean' ? v : bad();
+    case 'string':
+      return typeof v === 'string' && v.length > 0 ? v : bad();
+    case 'enum':
+      return typeof v === 'string' && m.options!.includes(v) ? v : bad();
+    case 'string[]':
+      if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string' && m.options!.includes(x))) return bad();
+      return [...new Set(v as string[])];
+  }
+}
+
+function rejectUnknown(input: Record<string, unknown>): void {
+  const known = new Set(TRAIN_CONFIG_FIELDS.map((m) => m.key));
+  const nested = new Set(TRAIN_CONFIG_FIELDS.filter((m) => m.key.includes('.')).map((m) => m.key.split('.')[0]));
+  for (const [k, v] of Object.entries(input)) {
+    if (nested.has(k)) {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`config field "${k}" must be an object`, k, 'an object');
+      for (const sub of Object.keys(v)) if (!known.has(`${k}.${sub}`)) throw unknownKey(`${k}.${sub}`, known);
+    } else if (!known.has(k)) throw unknownKey(k, known);
+  }
+}
+
+function unknownKey(key: string, known: Set<string>): ConfigError {
+  return new ConfigError(`unknown config field "${key}"; known fields: ${[...known].join(', ')}`, key, 'a known field');
+}
+
+/** The full default config, optionally for a preset. */
+export function defaultTrainConfig(preset?: PresetName): TrainConfig {
+  const out: Record<string, unknown> = {};
+  for (const m of TRAIN_CONFIG_FIELDS) setPath(out, m.key, Array.isArray(m.default) ? [...m.default] : m.default);
+  const cfg = out as unknown as TrainConfig;
+  return preset ? { ...cfg, ...PRESET_TRAIN_DEFAULTS[preset] } : cfg;
+}
+
+/**
+ * A complete, checked TrainConfig from a partial one (e.g. parsed JSON) over the defaults of `preset`.
+ * Throws ConfigError naming the field and its allowed range; unknown keys are rejected.
+ */
+export function parseTrainConfig(partial: unknown, preset?: PresetName): TrainConfig {
+  if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) {
+    throw new ConfigError('a training config must be a JSON object', '(root)', 'an object');
+  }
+  const input = partial as Record<string, unknown>;
+  rejectUnknown(input);
+  const base = defaultTrainConfig(preset) as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const m of TRAIN_CONFIG_FIELDS) {
+    const given = getPath(input, m.key);
+    setPath(out, m.key, checkField(m, given === undefined ? getPath(base, m.key) : given));
+  }
+  const cfg = out as unknown as TrainConfig;
+  if (cfg.maxLength > cfg.maxContext) {
+    throw new ConfigError(`config field "maxLength" (${cfg.maxLength}) must not exceed maxContext (${cfg.maxContext})`, 'maxLength', `at most ${cfg.maxContext}`);
+  }
+  return cfg;
+}
+
+export interface ConfigChange {
+  key: string;
+  from: FieldValue;
+  to: FieldValue;
+  locked: boolean;
+}
+
+/** Fields whose values differ between two configs, in schema order. */
+export function diffConfigs(a: TrainConfig, b: TrainConfig): ConfigChange[] {
+  const out: ConfigChange[] = [];
+  const ra = a as unknown as Record<string, unknown>;
+  const rb = b as unknown as Record<string, unknown>;
+  for (const m of TRAIN_CONFIG_FIELDS) {
+    const x = getPath(ra, m.key) as FieldValue;
+    const y = getPath(rb, m.key) as FieldValue;
+    if (JSON.stringify(x) !== JSON.stringify(y)) out.push({ key: m.key, from: x, to: y, locked: m.locked });
+  }
+  return out;
+}
+
+/** Steps between sample generations, resolving sampleEvery = 0 to max(10, evalSteps / 10). */
+export function sampleInterval(cfg: TrainConfig): number {
+  return cfg.sampleEvery > 0 ? cfg.sampleEvery : Math.max(10, Math.floor(cfg.evalSteps / 10));
+}
