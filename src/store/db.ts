@@ -146,8 +146,7 @@ export interface TensorEntry {
   name: string;
   dtype: 'float32' | 'int32';
   shape: number[];
-  chunk: number;
-  /** Byte offset inside the chunk. */
+  /** Byte offset in the checkpoint's byte stream (chunk i holds bytes [i·chunkBytes, (i+1)·chunkBytes)). */
   offset: number;
   byteLength: number;
 }
@@ -159,6 +158,7 @@ export interface CheckpointRow {
   step: number;
   createdAt: number;
   chunkCount: number;
+  chunkBytes: number;
   bytes: number;
   pinned: boolean;
   tensors: TensorEntry[];
@@ -201,6 +201,8 @@ export interface ModelRow {
   active: 0 | 1;
   /** Global step of the latest training on it. */
   step: number;
+  /** Checkpoint to resume from instead of the latest (set by "set active" on an older checkpoint). */
+  resumeFrom?: string;
   /** True once any step was trained: locked config fields apply. */
   trained: boolean;
   createdAt: number;

@@ -1,0 +1,195 @@
+/**
+ * Checkpoint repository: named tensors + trainer state written as ≤ 64 MB chunks FIRST and a manifest row LAST,
+ * so a crash never leaves a checkpoint that looks complete; reads, retention (keep last N + pinned, never the
+ * only/latest/best/pinned) and deletion plans that name what is lost. Save results are data, not exceptions.
+ */
+import type { CheckpointRow, WorkbenchDb } from './db.ts';
+
+export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
+
+export interface CheckpointTensor {
+  name: string;
+  dtype: 'float32' | 'int32';
+  shape: number[];
+  data: Float32Array | Int32Array;
+}
+
+export interface CheckpointInput {
+  modelId: string;
+  step: number;
+  tensors: CheckpointTensor[];
+  trainerState: Record<string, unknown>;
+  trainConfig: Record<string, unknown>;
+  profile: string;
+  tokenizerRef: string;
+  valLoss?: number;
+  reason: string;
+  pinned?: boolean;
+}
+
+export type CheckpointSaveResult =
+  | { saved: true; id: string; bytes: number }
+  | { saved: false; failed: 'quota' | 'error'; message: string };
+
+export interface WriteHooks {
+  /** Runs after every chunk is stored and before the manifest (tests use it to simulate a crash). */
+  beforeManifest?: () => Promise<void> | void;
+}
+
+/** True for an IndexedDB/Dexie quota failure (DOMException or DexieError, possibly wrapped). */
+export function isQuotaError(e: unknown): boolean {
+  for (let x: unknown = e, i = 0; x && i < 4; i++) {
+    const o = x as { name?: string; inner?: unknown; cause?: unknown };
+    if (o.name === 'QuotaExceededError') return true;
+    x = o.inner ?? o.cause;
+  }
+  return false;
+}
+
+export class CheckpointStore {
+  constructor(
+    private readonly db: WorkbenchDb,
+    private readonly chunkBytes = DEFAULT_CHUNK_BYTES,
+  ) {}
+
+  /** Writes all chunks, then the manifest. On failure the partial chunks are removed and the reason returned. */
+  async write(input: CheckpointInput, hooks: WriteHooks = {}): Promise<CheckpointSaveResult> {
+    const id = `${input.modelId}@${input.step}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+    const entries: CheckpointRow['tensors'] = [];
+    let total = 0;
+    for (const t of input.tensors) {
+      const expected = t.shape.reduce((a, b) => a * b, 1);
+      if (t.data.length !== expected) {
+        throw new Error(`checkpoint tensor "${t.name}": shape [${t.shape}] needs ${expected} values, got ${t.data.length}`);
+      }
+      entries.push({ name: t.name, dtype: t.dtype, shape: t.shape, offset: total, byteLength: t.data.byteLength });
+      total += t.data.byteLength;
+    }
+    const chunkCount = Math.max(1, Math.ceil(total / this.chunkBytes));
+    try {
+      let ti = 0;
+      let tOff = 0; // bytes of tensor ti already copied
+      for (let c = 0; c < chunkCount; c++) {
+        const size = Math.min(this.chunkBytes, total - c * this.chunkBytes);
+        const buf = new Uint8Array(Math.max(0, size));
+        let pos = 0;
+        while (pos < size && ti < input.tensors.length) {
+          const d = input.tensors[ti].data;
+          const src = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+          const n = Math.min(size - pos, src.length - tOff);
+          buf.set(src.subarray(tOff, tOff + n), pos);
+          pos += n;
+          tOff += n;
+          if (tOff === src.length) {
+            ti++;
+            tOff = 0;
+          }
+        }
+        await this.db.checkpointChunks.put({ checkpointId: id, index: c, data: buf.buffer });
+      }
+      await hooks.beforeManifest?.();
+      const row: CheckpointRow = {
+        id,
+        modelId: input.modelId,
+        step: input.step,
+        createdAt: Date.now(),
+        chunkCount,
+        chunkBytes: this.chunkBytes,
+        bytes: total,
+        pinned: input.pinned ?? false,
+        tensors: entries,
+        trainerState: input.trainerState,
+        trainConfig: input.trainConfig,
+        profile: input.profile,
+        tokenizerRef: input.tokenizerRef,
+        valLoss: input.valLoss,
+        reason: input.reason,
+      };
+      await this.db.checkpoints.put(row);
+      return { saved: true, id, bytes: total };
+    } catch (e) {
+      await this.db.checkpointChunks.where('checkpointId').equals(id).delete().catch(() => undefined);
+      return { saved: false, failed: isQuotaError(e) ? 'quota' : 'error', message: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  /** The manifest and its tensors; throws when the manifest or a chunk is missing. */
+  async read(id: string): Promise<{ manifest: CheckpointRow; tensors: CheckpointTensor[] }> {
+    const manifest = await this.db.checkpoints.get(id);
+    if (!manifest) throw new Error(`checkpoint "${id}" does not exist (no manifest)`);
+    const out: CheckpointTensor[] = manifest.tensors.map((e) => {
+      const n = e.byteLength / 4;
+      return { name: e.name, dtype: e.dtype, shape: e.shape, data: e.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n) };
+    });
+    for (let c = 0; c < manifest.chunkCount; c++) {
+      const chunk = await this.db.checkpointChunks.get([id, c]);
+      if (!chunk) throw new Error(`checkpoint "${id}": chunk ${c} of ${manifest.chunkCount} is missing`);
+      const bytes = new Uint8Array(chunk.data);
+      const start = c * manifest.chunkBytes;
+      const end = start + bytes.length;
+      manifest.tensors.forEach((e, i) => {
+        const a = Math.max(start, e.offset);
+        const b = Math.min(end, e.offset + e.byteLength);
+        if (a >= b) return;
+        const d = out[i].data;
+        new Uint8Array(d.buffer, d.byteOffset, d.byteLength).set(bytes.subarray(a - start, b - start), a - e.offset);
+      });
+    }
+    return { manifest, tensors: out };
+  }
+
+  /** Complete checkpoints of a model, newest step first. */
+  async list(modelId?: string): Promise<CheckpointRow[]> {
+    const rows = modelId ? await this.db.checkpoints.where('modelId').equals(modelId).toArray() : await this.db.checkpoints.toArray();
+    return rows.sort((a, b) => b.step - a.step || b.createdAt - a.createdAt);
+  }
+
+  async latest(modelId: string): Promise<CheckpointRow | undefined> {
+    return (await this.list(modelId))[0];
+  }
+
+  /** Deletes chunks that have no manifest (left by a crash mid-write). Call before a trainer starts writing. */
+  async sweepOrphans(): Promise<number> {
+    const ids = new Set((await this.db.checkpoints.toCollection().primaryKeys()) as string[]);
+    const keys = (await this.db.checkpointChunks.toCollection().primaryKeys()) as [string, number][];
+    const orphan = keys.filter(([cid]) => !ids.has(cid));
+    await this.db.checkpointChunks.bulkDelete(orphan);
+    return orphan.length;
+  }
+
+  /** Why a checkpoint must be kept, or null when it may go. */
+  protectedBecause(row: CheckpointRow, all: CheckpointRow[]): string | null {
+    if (row.pinned) return 'it is pinned';
+    if (all.length <= 1) return 'it is the only checkpoint of its model';
+    if (all[0].id === row.id) return 'it is the latest checkpoint of its model';
+    const withVal = all.filter((r) => r.valLoss !== undefined);
+    if (withVal.length > 0 && withVal.reduce((a, b) => (b.valLoss! < a.valLoss! ? b : a)).id === row.id) {
+      return 'it has the best validation loss of its model';
+    }
+    return null;
+  }
+
+  /** Ids that retention would delete: beyond the newest `keep`, unprotected. */
+  async retentionPlan(modelId: string, keep: number, except: ReadonlySet<string> = new Set()): Promise<string[]> {
+    const all = await this.list(modelId);
+    const unpinned = all.filter((r) => !r.pinned);
+    return unpinned.slice(keep).filter((r) => !except.has(r.id) && this.protectedBecause(r, all) === null).map((r) => r.id);
+  }
+
+  /** Applies retention right after a complete write, so an older checkpoint goes only once a newer one is whole. */
+  async applyRetention(modelId: string, keep: number, except: ReadonlySet<string> = new Set()): Promise<string[]> {
+    const ids = await this.retentionPlan(modelId, keep, except);
+    for (const id of ids) await this.remove(id);
+    return ids;
+  }
+
+  /** Manifest first, then chunks: a half-deleted checkpoint never looks complete. */
+  async remove(id: string): Promise<void> {
+    await this.db.checkpoints.delete(id);
+    await this.db.checkpointChunks.where('checkpointId').equals(id).delete();
+  }
+
+  async setPinned(id: string, pinned: boolean): Promise<void> {
+    await this.db.checkpoints.update(id, { pinned });
+  }
+}
