@@ -1,0 +1,169 @@
+/**
+ * Small repositories over the store: the persisted daemon state, control requests (pause/resume/stop/skip with
+ * reason and timestamp), settings (key/value), models (active flag, lineage), and the metrics/evals/samples
+ * history keyed by model and step. Each takes the database as its injected I/O.
+ */
+import type {
+  ControlKind,
+  ControlRow,
+  DaemonStateRow,
+  EvalRow,
+  LineageEntry,
+  MetricRow,
+  ModelRow,
+  SampleRow,
+  WorkbenchDb,
+} from './db.ts';
+
+export const INITIAL_DAEMON_STATE: DaemonStateRow = {
+  key: 'state',
+  status: 'idle',
+  currentItemId: null,
+  reason: 'Fresh profile',
+  since: 0,
+  heartbeatAt: 0,
+  step: 0,
+  totalSteps: 0,
+  backend: '',
+  backendReason: '',
+};
+
+export class DaemonStateRepo {
+  constructor(private readonly db: WorkbenchDb) {}
+
+  async get(): Promise<DaemonStateRow> {
+    return (await this.db.daemon.get('state')) ?? { ...INITIAL_DAEMON_STATE };
+  }
+
+  /** Merges `changes`; `since` moves only when the status changes. */
+  async set(changes: Partial<Omit<DaemonStateRow, 'key'>>): Promise<DaemonStateRow> {
+    return this.db.transaction('rw', this.db.daemon, async () => {
+      const cur = await this.get();
+      const now = Date.now();
+      const next: DaemonStateRow = { ...cur, ...changes, key: 'state' };
+      if (changes.status && changes.status !== cur.status) next.since = now;
+      await this.db.daemon.put(next);
+      return next;
+    });
+  }
+
+  async heartbeat(step: number, totalSteps: number): Promise<void> {
+    await this.db.daemon.update('state', { heartbeatAt: Date.now(), step, totalSteps });
+  }
+}
+
+export class ControlRepo {
+  constructor(private readonly db: WorkbenchDb) {}
+
+  async request(kind: ControlKind, reason: string): Promise<ControlRow> {
+    const row: ControlRow = { kind, reason, at: Date.now() };
+    row.id = (await this.db.controls.add(row)) as number;
+    return row;
+  }
+
+  /** Unhandled requests, oldest first. */
+  async pending(): Promise<ControlRow[]> {
+    return (await this.db.controls.orderBy('at').toArray()).filter((r) => r.handledAt === undefined);
+  }
+
+  async markHandled(id: number): Promise<void> {
+    await this.db.controls.update(id, { handledAt: Date.now() });
+  }
+
+  async history(limit = 50): Promise<ControlRow[]> {
+    return (await this.db.controls.orderBy('at').reverse().limit(limit).toArray());
+  }
+}
+
+export class SettingsRepo {
+  constructor(private readonly db: WorkbenchDb) {}
+
+  async get<T>(key: string): Promise<T | undefined> {
+    return (await this.db.settings.get(key))?.value as T | undefined;
+  }
+
+  async set(key: string, value: unknown): Promise<void> {
+    await this.db.settings.put({ key, value });
+  }
+}
+
+export class ModelRepo {
+  constructor(private readonly db: WorkbenchDb) {}
+
+  async active(): Promise<ModelRow | undefined> {
+    return this.db.models.where('active').equals(1).first();
+  }
+
+  async get(id: string): Promise<ModelRow | undefined> {
+    return this.db.models.get(id);
+  }
+
+  async list(): Promise<ModelRow[]> {
+    return (await this.db.models.toArray()).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async put(row: ModelRow): Promise<void> {
+    await this.db.models.put(row);
+  }
+
+  /** Exactly one active model. */
+  async setActive(id: string): Promise<void> {
+    await this.db.transaction('rw', this.db.models, async () => {
+      if (!(await this.db.models.get(id))) throw new Error(`model "${id}" does not exist`);
+      await this.db.models.where('active').equals(1).modify({ active: 0 });
+      await this.db.models.update(id, { active: 1 });
+    });
+  }
+
+  async update(id: string, changes: Partial<ModelRow>): Promise<void> {
+    await this.db.models.update(id, changes);
+  }
+
+  /** Adds or extends the lineage entry of an item (same item id: its toStep and outcome move). */
+  async recordLineage(id: string, entry: LineageEntry, step: number): Promise<void> {
+    await this.db.transaction('rw', this.db.models, async () => {
+      const m = await this.db.models.get(id);
+      if (!m) throw new Error(`model "${id}" does not exist`);
+      const lineage = [...m.lineage];
+      const last = lineage[lineage.length - 1];
+      if (last && last.itemId === entry.itemId && last.outcome === 'in_progress') lineage[lineage.length - 1] = { ...entry, fromStep: last.fromStep };
+      else lineage.push(entry);
+      await this.db.models.update(id, { lineage, step, trained: m.trained || step > 0 });
+    });
+  }
+}
+
+export class MetricsRepo {
+  constructor(private readonly db: WorkbenchDb) {}
+
+  /** Rows keyed [modelId+step]: a step redone after a crash replaces its row, never counts twice. */
+  async putMetrics(rows: MetricRow[]): Promise<void> {
+    if (rows.length) await this.db.metrics.bulkPut(rows);
+  }
+
+  async putEval(row: EvalRow): Promise<void> {
+    await this.db.evals.put(row);
+  }
+
+  async addSample(row: SampleRow): Promise<void> {
+    await this.db.samples.add(row);
+  }
+
+  async metrics(modelId: string, fromStep = 0): Promise<MetricRow[]> {
+    return this.db.metrics.where('[modelId+step]').between([modelId, fromStep], [modelId, Infinity]).toArray();
+  }
+
+  async evals(modelId: string): Promise<EvalRow[]> {
+    return this.db.evals.where('[modelId+step]').between([modelId, 0], [modelId, Infinity]).toArray();
+  }
+
+  async samples(modelId: string, last = 50): Promise<SampleRow[]> {
+    return (await this.db.samples.where('[modelId+step]').between([modelId, 0], [modelId, Infinity]).toArray()).slice(-last);
+  }
+
+  /** Drops rows after `step` (a resume from an older checkpoint redoes them). */
+  async truncateAfter(modelId: string, step: number): Promise<void> {
+    await this.db.metrics.where('[modelId+step]').between([modelId, step + 1], [modelId, Infinity]).delete();
+    await this.db.evals.where('[modelId+step]').between([modelId, step + 1], [modelId, Infinity]).delete();
+  }
+}
