@@ -1,0 +1,351 @@
+/**
+ * Qwen3ForCausalLM in TensorFlow.js, read top to bottom like nanoGPT: norm → attention → MLP → block →
+ * model. Matches Hugging Face `modeling_qwen3.py` op for op (Qwen3 report, arXiv:2505.09388).
+ *
+ * COMPUTE LAYOUT (what `weights` holds; Hugging Face layout only at import/export, see toTensors):
+ * - every linear `*.weight` is stored [in, out] (HF: [out, in]) so y = x · W needs no transpose;
+ * - `model.embed_tokens.weight` is stored [H, V] (HF: [V, H]) so the tied LM head is used as-is:
+ *   logits = h · E; the embedding lookup gathers columns. `lm_head.weight` (untied) is [H, V] too;
+ * - norm weights [dim] as in HF.
+ * The embedding's gradient is a ScatterNd (registered on cpu, wasm, webgl and webgpu), because the
+ * wasm backend has no UnsortedSegmentSum, the kernel of gather's own gradient.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { CheckpointError } from './errors.ts';
+import { Rng } from './rng.ts';
+import type { CausalLM, ForwardInputs, LinearHook, ModelConfig } from './types.ts';
+
+/** A tensor in Hugging Face layout (row-major float32), as read from or written to safetensors. */
+export interface HfTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface ForwardOptions {
+  /** See LinearHook; here `x` is [N, in] (batch and time flattened) and `base` is [N, out]. */
+  linearHook?: LinearHook;
+}
+
+/** Per-layer keys and values of the tokens seen so far, batch 1: k[i], v[i] are [1, nKV, length, hd]. */
+export interface KvCache {
+  k: tf.Tensor4D[];
+  v: tf.Tensor4D[];
+  length: number;
+}
+
+export const EMBED = 'model.embed_tokens.weight';
+export const LM_HEAD = 'lm_head.weight';
+export const FINAL_NORM = 'model.norm.weight';
+const NEG = -1e9; // additive mask; finite so fully masked (padding) rows stay finite
+
+/** Hugging Face names and HF-layout shapes of every parameter of a config, in checkpoint order. */
+export function parameterShapes(c: ModelConfig): Map<string, number[]> {
+  const H = c.hiddenSize, hd = c.headDim, q = c.numAttentionHeads * hd, kv = c.numKeyValueHeads * hd;
+  const m = new Map<string, number[]>([[EMBED, [c.vocabSize, H]]]);
+  for (let i = 0; i < c.numHiddenLayers; i++) {
+    const p = `model.layers.${i}.`;
+    m.set(p + 'input_layernorm.weight', [H]);
+    m.set(p + 'self_attn.q_proj.weight', [q, H]);
+    m.set(p + 'self_attn.k_proj.weight', [kv, H]);
+    m.set(p + 'self_attn.v_proj.weight', [kv, H]);
+    m.set(p + 'self_attn.q_norm.weight', [hd]);
+    m.set(p + 'self_attn.k_norm.weight', [hd]);
+    m.set(p + 'self_attn.o_proj.weight', [H, q]);
+    m.set(p + 'post_attention_layernorm.weight', [H]);
+    m.set(p + 'mlp.gate_proj.weight', [c.intermediateSize, H]);
+    m.set(p + 'mlp.up_proj.weight', [c.intermediateSize, H]);
+    m.set(p + 'mlp.down_proj.weight', [H, c.intermediateSize]);
+  }
+  m.set(FINAL_NORM, [H]);
+  if (!c.tieWordEmbeddings) m.set(LM_HEAD, [c.vocabSize, H]);
+  return m;
+}
+
+/** True for 2-D weights, which the compute layout stores transposed (linears, embedding, LM head). */
+const isMatrix = (shape: number[]) => shape.length === 2;
+
+// ------------------------------------------------------------------ building blocks
+
+/** RMSNorm over the last axis (Zhang & Sennrich 2019): x / sqrt(mean(x²) + eps) · w. */
+function rmsNorm(x: tf.Tensor, w: tf.Tensor, eps: number): tf.Tensor {
+  const ms = tf.mean(tf.square(x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
+}
+
+/** rotate_half of HF: [x1, x2] → [-x2, x1] over the last axis. */
+function rotateHalf(x: tf.Tensor): tf.Tensor {
+  const [x1, x2] = tf.split(x, 2, -1);
+  return tf.concat([tf.neg(x2), x1], -1);
+}
+
+/** cos and sin of RoPE (Su et al. 2021) for positions [B, T] → each [B, 1, T, hd], float32 like HF. */
+function rotary(positionIds: tf.Tensor2D, headDim: number, theta: number): [tf.Tensor, tf.Tensor] {
+  const half = headDim / 2;
+  const inv = new Float32Array(half);
+  for (let i = 0; i < half; i++) inv[i] = 1 / Math.pow(theta, (2 * i) / headDim);
+  const freqs = tf.mul(tf.expandDims(tf.cast(positionIds, 'float32'), -1), tf.tensor1d(inv)); // [B, T, hd/2]
+  const emb = tf.expandDims(tf.concat([freqs, freqs], -1), 1); // [B, 1, T, hd]
+  return [tf.cos(emb), tf.sin(emb)];
+}
+
+/**
+ * Additive attention mask [B, 1, Tq, Tk]: query i (absolute index offset + i) attends key j iff j ≤ offset + i
+ * and both carry the same non-zero segment id.
+ */
+function attentionMask(segQ: tf.Tensor2D, segK: tf.Tensor2D, offset: number): tf.Tensor {
+  const Tq = segQ.shape[1], Tk = segK.shape[1];
+  const causal = new Uint8Array(Tq * Tk);
+  for (let i = 0; i < Tq; i++) for (let j = 0; j <= Math.min(offset + i, Tk - 1); j++) causal[i * Tk + j] = 1;
+  const same = tf.equal(tf.expandDims(segQ, 2), tf.expandDims(segK, 1)); // [B, Tq, Tk]
+  const live = tf.notEqual(tf.expandDims(segQ, 2), 0);
+  const ok = tf.logicalAnd(tf.logicalAnd(same, live), tf.cast(tf.tensor2d(causal, [Tq, Tk], 'int32'), 'bool'));
+  return tf.expandDims(tf.mul(tf.sub(1, tf.cast(ok, 'float32')), NEG), 1);
+}
+
+/** Embedding lookup from E [H, V] for ids [N] → [N, H], with a ScatterNd gradient that every backend has. */
+function embed(E: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  const V = E.shape[1];
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const e = args[0] as tf.Tensor2D, save = args[1] as tf.GradSaveFunc;
+    save([ids]);
+    return {
+      value: tf.transpose(tf.gather(e, ids, 1)) as tf.Tensor2D, // [N, H]
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const rows = tf.scatterND(tf.expandDims(saved[0], 1), dy, [V, dy.shape[1]]); // [V, H], duplicates summed
+        return [tf.transpose(rows)]; // [H, V]
+      },
+    };
+  });
+  return f(E) as tf.Tensor2D;
+}
+
+// ------------------------------------------------------------------ the model
+
+export class Qwen3Model implements CausalLM {
+  readonly weights = new Map<string, tf.Variable>();
+  private cfg: ModelConfig;
+
+  private constructor(config: ModelConfig) {
+    this.cfg = { ...config };
+  }
+
+  get config(): ModelConfig {
+    return this.cfg;
+  }
+
+  /** Deterministic random weights for a seed: normal(0, 0.02) matrices, norms 1 (HF's initialisation). */
+  static random(config: ModelConfig, seed: number): Qwen3Model {
+    const m = new Qwen3Model(config);
+    const rng = new Rng(seed);
+    for (const [name, shape] of parameterShapes(config)) {
+      const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      if (isMatrix(shape)) for (let i = 0; i < data.length; i++) data[i] = 0.02 * rng.normal();
+      else data.fill(1);
+      m.setFromHf(name, { shape, data });
+    }
+    return m;
+  }
+
+  /**
+   * From Hugging Face-named float32 tensors in HF layout. Missing tensors and shapes that disagree with
+   * the config are CheckpointErrors naming the tensor; extra tensors (e.g. a tied lm_head) are ignored.
+   */
+  static fromTensors(config: ModelConfig, tensors: ReadonlyMap<string, HfTensor>): Qwen3Model {
+    const expected = parameterShapes(config);
+    for (const [name, shape] of expected) {
+      const t = tensors.get(name);
+      if (!t) throw new CheckpointError(`missing tensor "${name}" (expected shape [${shape}])`, undefined, name);
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        throw new CheckpointError(`tensor "${name}" has shape [${t.shape}] but the config needs [${shape}]`, undefined, name);
+      }
+      if (t.data.length !== shape.reduce((a, b) => a * b, 1)) {
+        throw new CheckpointError(`tensor "${name}" holds ${t.data.length} values, not ${shape.reduce((a, b) => a * b, 1)}`, undefined, name);
+      }
+    }
+    const m = new Qwen3Model(config);
+    for (const name of expected.keys()) m.setFromHf(name, tensors.get(name)!);
+    return m;
+  }
+
+  private setFromHf(name: string, t: HfTensor): void {
+    const v = tf.tidy(() => {
+      const x = tf.tensor(t.data, t.shape, 'float32');
+      return tf.variable(isMatrix(t.shape) ? tf.transpose(x) : x, true);
+    });
+    this.weights.get(name)?.dispose();
+    this.weights.set(name, v);
+  }
+
+  /** Every parameter in Hugging Face names, layout and order (transposed back from the compute layout). */
+  async toTensors(): Promise<Map<string, HfTensor>> {
+    const out = new Map<string, HfTensor>();
+    for (const name of parameterShapes(this.cfg).keys()) {
+      const w = this.w(name);
+      const t = w.rank === 2 ? tf.transpose(w) : w;
+      const data = (await t.data()) as Float32Array;
+      if (t !== w) t.dispose();
+      out.set(name, { shape: t.shape.slice(), data: new Float32Array(data) });
+    }
+    return out;
+  }
+
+  private w(name: string): tf.Variable {
+    const v = this.weights.get(name);
+    if (!v) throw new Error(`Qwen3Model: no weight "${name}"`);
+    return v;
+  }
+
+  /** The LM head [H, V] (owned by the model: do not dispose). */
+  headWeight(): tf.Tensor2D {
+    return this.w(this.cfg.tieWordEmbeddings ? EMBED : LM_HEAD) as tf.Tensor2D;
+  }
+
+  /** y = x · W for x [N, in], W [in, out], then the hook (LoRA) with the HF name. */
+  private linear(name: string, x: tf.Tensor, hook?: LinearHook): tf.Tensor2D {
+    const base = tf.matMul(x as tf.Tensor2D, this.w(name) as tf.Tensor2D);
+    return (hook ? hook(name, x, base) : base) as tf.Tensor2D;
+  }
+
+  /** Self-attention of layer i on x [B, T, H] → [B, T, H]; appends to `past` (k, v [B, nKV, L, hd]) when given. */
+  private attention(
+    i: number, x: tf.Tensor3D, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, hook?: LinearHook,
+    past?: { k: tf.Tensor4D; v: tf.Tensor4D },
+  ): { y: tf.Tensor3D; k: tf.Tensor4D; v: tf.Tensor4D } {
+    const c = this.cfg, p = `model.layers.${i}.self_attn.`;
+    const [B, T, H] = x.shape;
+    const nh = c.numAttentionHeads, nkv = c.numKeyValueHeads, hd = c.headDim, g = nh / nkv;
+    const x2 = tf.reshape(x, [B * T, H]);
+    const heads = (name: string, n: number, norm?: string) => {
+      let t: tf.Tensor = tf.reshape(this.linear(p + name, x2, hook), [B, T, n, hd]);
+      if (norm) t = rmsNorm(t, this.w(p + norm), c.rmsNormEps); // per-head RMSNorm over hd
+      t = tf.transpose(t, [0, 2, 1, 3]); // [B, n, T, hd]
+      return norm ? tf.add(tf.mul(t, cos), tf.mul(rotateHalf(t), sin)) : t; // RoPE on q and k
+    };
+    const q = heads('q_proj.weight', nh, 'q_norm.weight'); // [B, nh, T, hd]
+    let k = heads('k_proj.weight', nkv, 'k_norm.weight') as tf.Tensor4D; // [B, nkv, T, hd]
+    let v = heads('v_proj.weight', nkv) as tf.Tensor4D; // [B, nkv, T, hd]
+    if (past) {
+      k = tf.concat([past.k, k], 2);
+      v = tf.concat([past.v, v], 2);
+    }
+    const Tk = k.shape[2];
+    // GQA: query head h uses KV head floor(h / g); grouping q as [B, nkv, g·T, hd] avoids repeating k and v.
+    const qg = tf.reshape(q, [B, nkv, g * T, hd]);
+    let att = tf.mul(tf.matMul(qg, k, false, true), 1 / Math.sqrt(hd)); // [B, nkv, g·T, Tk]
+    att = tf.add(tf.reshape(att, [B, nkv, g, T, Tk]), tf.expandDims(mask, 2)); // mask [B, 1, 1, T, Tk]
+    att = tf.reshape(tf.softmax(att, -1), [B, nkv, g * T, Tk]);
+    const o = tf.reshape(tf.matMul(att, v), [B, nh, T, hd]);
+    const o2 = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B * T, nh * hd]);
+    return { y: tf.reshape(this.linear(p + 'o_proj.weight', o2, hook), [B, T, H]), k, v };
+  }
+
+  /** SwiGLU MLP (Shazeer 2020): down(silu(gate(x)) · up(x)), x [B, T, H] → [B, T, H]. */
+  private mlp(i: number, x: tf.Tensor3D, hook?: LinearHook): tf.Tensor3D {
+    const p = `model.layers.${i}.mlp.`;
+    const [B, T, H] = x.shape;
+    const x2 = tf.reshape(x, [B * T, H]);
+    const gate = this.linear(p + 'gate_proj.weight', x2, hook);
+    const up = this.linear(p + 'up_proj.weight', x2, hook);
+    const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up); // silu(gate) · up
+    return tf.reshape(this.linear(p + 'down_proj.weight', act as tf.Tensor2D, hook), [B, T, H]);
+  }
+
+  /** Shared trunk: embeddings → blocks → final norm. `cache` (batch 1) supplies and collects keys/values. */
+  private trunk(x: ForwardInputs, hook?: LinearHook, cache?: KvCache): { h: tf.Tensor3D; k: tf.Tensor4D[]; v: tf.Tensor4D[] } {
+    const c = this.cfg;
+    const [B, T] = x.inputIds.shape;
+    let h = tf.reshape(embed(this.w(EMBED) as tf.Tensor2D, tf.reshape(x.inputIds, [B * T])), [B, T, c.hiddenSize]) as tf.Tensor3D;
+    const [cos, sin] = rotary(x.positionIds, c.headDim, c.ropeTheta);
+    const offset = cache?.length ?? 0;
+    const segK = cache ? (tf.ones([1, offset + T], 'int32') as tf.Tensor2D) : x.segmentIds;
+    const mask = attentionMask(cache ? (tf.ones([1, T], 'int32') as tf.Tensor2D) : x.segmentIds, segK, offset);
+    const ks: tf.Tensor4D[] = [], vs: tf.Tensor4D[] = [];
+    for (let i = 0; i < c.numHiddenLayers; i++) {
+      const p = `model.layers.${i}.`;
+      const past = cache && cache.length > 0 ? { k: cache.k[i], v: cache.v[i] } : undefined;
+      const a = this.attention(i, rmsNorm(h, this.w(p + 'input_layernorm.weight'), c.rmsNormEps) as tf.Tensor3D, cos, sin, mask, hook, past);
+      ks.push(a.k);
+      vs.push(a.v);
+      h = tf.add(h, a.y);
+      h = tf.add(h, this.mlp(i, rmsNorm(h, this.w(p + 'post_attention_layernorm.weight'), c.rmsNormEps) as tf.Tensor3D, hook));
+    }
+    return { h: rmsNorm(h, this.w(FINAL_NORM), c.rmsNormEps) as tf.Tensor3D, k: ks, v: vs };
+  }
+
+  /** Final-norm hidden states [B, T, H]; differentiable with respect to `weights`. Call inside tf.tidy. */
+  hidden(x: ForwardInputs, opts: ForwardOptions = {}): tf.Tensor3D {
+    return this.trunk(x, opts.linearHook).h;
+  }
+
+  /** Full logits [B, T, V] (small vocabularies, tests, generation; training chunks the head instead). */
+  logits(x: ForwardInputs, opts: ForwardOptions = {}): tf.Tensor3D {
+    return tf.tidy(() => {
+      const h = this.hidden(x, opts);
+      const [B, T, H] = h.shape;
+      return tf.reshape(tf.matMul(tf.reshape(h, [B * T, H]), this.headWeight()), [B, T, this.cfg.vocabSize]) as tf.Tensor3D;
+    });
+  }
+
+  createKvCache(): KvCache {
+    return { k: [], v: [], length: 0 };
+  }
+
+  /**
+   * Runs new token ids (batch 1) after the cached ones and returns the logits [V] of the last of them;
+   * the cache grows in place (its old tensors are disposed).
+   */
+  decode(ids: readonly number[], cache: KvCache, opts: ForwardOptions = {}): tf.Tensor1D {
+    if (ids.length === 0) throw new Error('Qwen3Model.decode: no token ids given');
+    const T = ids.length, L = cache.length;
+    const out = tf.tidy(() => {
+      const inputIds = tf.tensor2d(Int32Array.from(ids), [1, T], 'int32');
+      const positionIds = tf.tensor2d(Int32Array.from({ length: T }, (_, i) => L + i), [1, T], 'int32');
+      const segmentIds = tf.ones([1, T], 'int32') as tf.Tensor2D;
+      const r = this.trunk({ inputIds, positionIds, segmentIds }, opts.linearHook, cache);
+      const last = tf.reshape(tf.slice(r.h, [0, T - 1, 0], [1, 1, this.cfg.hiddenSize]), [1, this.cfg.hiddenSize]);
+      return { logits: tf.reshape(tf.matMul(last, this.headWeight()), [this.cfg.vocabSize]) as tf.Tensor1D, k: r.k, v: r.v };
+    });
+    disposeKvCache(cache);
+    cache.k = out.k;
+    cache.v = out.v;
+    cache.length = L + T;
+    return out.logits;
+  }
+
+  /** Grows the vocabulary to newSize (added tokens): new embedding (and untied LM head) columns = the mean one. */
+  resizeVocab(newSize: number): void {
+    const V = this.cfg.vocabSize;
+    if (!Number.isInteger(newSize) || newSize < V) throw new Error(`resizeVocab: new size ${newSize} must be an integer ≥ ${V}`);
+    if (newSize === V) return;
+    for (const name of this.cfg.tieWordEmbeddings ? [EMBED] : [EMBED, LM_HEAD]) {
+      const old = this.w(name);
+      const next = tf.tidy(() => tf.variable(tf.concat([old, tf.tile(tf.mean(old, 1, true), [1, newSize - V])], 1), true));
+      old.dispose();
+      this.weights.set(name, next);
+    }
+    this.cfg = { ...this.cfg, vocabSize: newSize };
+  }
+
+  dispose(): void {
+    for (const v of this.weights.values()) v.dispose();
+    this.weights.clear();
+  }
+}
+
+/** Frees a KV cache's tensors and empties it. */
+export function disposeKvCache(cache: KvCache): void {
+  for (const t of [...cache.k, ...cache.v]) t.dispose();
+  cache.k = [];
+  cache.v = [];
+  cache.length = 0;
+}
+
+/** ForwardInputs of one unpadded sequence (batch 1, positions 0..T-1, one segment). Caller disposes. */
+export function singleSequence(ids: ArrayLike<number>): ForwardInputs {
+  const T = ids.length;
+  return {
+    inputIds: tf.tensor2d(Int32Array.from(ids), [1, T], 'int32'),
+    positionIds: tf.tensor2d(Int32Array.from({ length: T }, (_, i) => i), [1, T], 'int32'),
+    segmentIds: tf.ones([1, T], 'int32') as tf.Tensor2D,
+  };
+}
