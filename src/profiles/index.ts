@@ -3,6 +3,7 @@
  * Adding a profile means adding a file here and one line to `factories`; no engine file changes.
  */
 import { ConfigError } from '../engine/errors.ts';
+import { createEmojiThink } from './emoji-think.ts';
 import { createPlainSft } from './plain-sft.ts';
 import type { Profile, ProfileOptions } from './types.ts';
 
@@ -10,6 +11,7 @@ export type { Profile, ProfileOptions, CompareResult, ProcessorStats, ProfilePro
 
 const factories: Record<string, (options: ProfileOptions) => Profile> = {
   plain_sft: createPlainSft,
+  emoji_think: createEmojiThink,
 };
 
 /** Names accepted by getProfile, in display order. */
