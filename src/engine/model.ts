@@ -11,6 +11,7 @@
  * wasm backend has no UnsortedSegmentSum, the kernel of gather's own gradient.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { CheckpointError } from './errors.ts';
 import { Rng } from './rng.ts';
 import type { CausalLM, ForwardInputs, LinearHook, ModelConfig } from './types.ts';
@@ -103,7 +104,7 @@ function attentionMask(segQ: tf.Tensor2D, segK: tf.Tensor2D, offset: number): tf
 }
 
 /** Embedding lookup from E [H, V] for ids [N] → [N, H], with a ScatterNd gradient that every backend has. */
-function embed(E: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+export function embed(E: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
   const V = E.shape[1];
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const e = args[0] as tf.Tensor2D, save = args[1] as tf.GradSaveFunc;

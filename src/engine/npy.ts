@@ -25,8 +25,9 @@ export function readNpy(bytes: Uint8Array, file = '.npy'): NpyArray {
   const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
   const n = shape.reduce((a, b) => a * b, 1);
   if (start + n * 4 > bytes.length) throw new Error(`${file}: data cut short (${bytes.length - start} bytes for ${n} values)`);
-  const copy = bytes.slice(start, start + n * 4).buffer;
-  return { shape, data: descr === '<f4' ? new Float32Array(copy) : new Int32Array(copy) };
+  const copy = new Uint8Array(n * 4);
+  copy.set(bytes.subarray(start, start + n * 4)); // a copy: aligned, and never a Node Buffer's shared pool
+  return { shape, data: descr === '<f4' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer) };
 }
 
 /** Serialises a C-order float32 or int32 array as .npy version 1.0. */

@@ -72,7 +72,8 @@ export function readSafetensors(bytes: Uint8Array, file = 'model.safetensors'): 
   }
   const tensors = new Map<string, HfTensor>();
   for (const e of entries) {
-    const raw = bytes.slice(dataStart + e.begin, dataStart + e.end); // a copy: aligned, independent of the file buffer
+    const raw = new Uint8Array(e.end - e.begin); // a copy: aligned, independent of the file's buffer
+    raw.set(bytes.subarray(dataStart + e.begin, dataStart + e.end));
     tensors.set(e.name, { shape: e.shape, data: toFloat32(raw, e.dtype) });
   }
   return { tensors, metadata };
