@@ -132,24 +132,30 @@ class QwenChatTokenizer implements ChatTokenizer {
   }
 
   /**
-   * Renders with a start marker after each assistant content's leading newlines and an end marker at
-   * its end, then removes them: the trained character ranges run from the start marker (or, when the
-   * template moved the content's own think block, from the assistant header's end) through <|im_end|>.
+   * Renders with a start marker after each assistant content's leading newlines (so the stock template
+   * still strips them) and an end marker at its end, then removes them: the trained character ranges run
+   * from the content's start (or, when the content has its own think block, from the assistant header's
+   * end) through <|im_end|>. The template's own empty think block lies before the start marker.
    */
   private renderMarked(messages: ChatMessage[], opts: ChatRenderOptions): { text: string; ranges: [number, number][] } {
+    const leads: number[] = [];
     const marked = messages.map((m, i) => {
       if (m.content.includes(START) || m.content.includes(END)) {
         throw new ValidationError(`messages[${i}].content contains the reserved character U+FDD0 or U+FDD1`, undefined, undefined, `messages[${i}].content`);
       }
       // Content with its own think block is trained whole, from the assistant header on.
-      if (m.role !== 'assistant' || m.content.includes('</think>')) return m.role === 'assistant' ? { role: m.role, content: m.content + END } : m;
+      if (m.role !== 'assistant') return m;
+      if (m.content.includes('</think>')) {
+        leads.push(0);
+        return { role: m.role, content: m.content + END };
+      }
       const lead = m.content.length - m.content.replace(/^\n+/, '').length;
+      leads.push(lead);
       return { role: m.role, content: m.content.slice(0, lead) + START + m.content.slice(lead) + END };
     });
     const raw = this.renderChat(marked, opts);
     let text = '';
     const ranges: [number, number][] = [];
-    let headerEnd = -1;
     let start = -1;
     let last = 0;
     for (let i = 0; i < raw.length; i++) {
@@ -157,10 +163,14 @@ class QwenChatTokenizer implements ChatTokenizer {
       if (c !== START && c !== END) continue;
       text += raw.slice(last, i);
       last = i + 1;
-      if (c === START) start = text.length;
-      else {
+      if (c === START) {
+        // Leading newlines the template kept (right after the header) belong to the content.
+        const lead = leads[ranges.length];
+        const kept = text.length - lead;
+        start = lead > 0 && text.startsWith(ASSISTANT_HEADER, kept - ASSISTANT_HEADER.length) && /^\n*$/.test(text.slice(kept)) ? kept : text.length;
+      } else {
         if (start < 0) {
-          headerEnd = text.lastIndexOf(ASSISTANT_HEADER);
+          const headerEnd = text.lastIndexOf(ASSISTANT_HEADER);
           if (headerEnd < 0) throw new Error('encodeChat: assistant content rendered outside an assistant turn');
           start = headerEnd + ASSISTANT_HEADER.length;
         }
