@@ -49,11 +49,12 @@ export function lmHeadLoss(h: tf.Tensor2D, w: tf.Tensor2D, targets: Int32Array, 
   const bounds: [number, number][] = [];
   for (let s = 0; s < M; s += chunk) bounds.push([s, Math.min(M, s + chunk)]);
 
-  const f = tf.customGrad((hIn: tf.Tensor, wIn: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [hIn, wIn, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     const rowIdx = tf.tensor1d(rows, 'int32');
     const hv = (all ? hIn : tf.gather(hIn, rowIdx)) as tf.Tensor2D; // [M, H]
     save([hv, wIn, rowIdx]);
-    let total = tf.scalar(0);
+    let total: tf.Tensor = tf.scalar(0);
     for (const [s, e] of bounds) {
       const next = tf.tidy(() => {
         const logits = tf.matMul(tf.slice(hv, [s, 0], [e - s, H]), wIn as tf.Tensor2D); // [c, V]
@@ -67,7 +68,7 @@ export function lmHeadLoss(h: tf.Tensor2D, w: tf.Tensor2D, targets: Int32Array, 
     const value = tf.div(total, denom) as tf.Scalar;
     return {
       value,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      gradFunc: (dy: tf.Scalar, saved: tf.Tensor[]) => {
         const [hvS, wS, idxS] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
         const scale = tf.div(dy, denom);
         const wT = transposeFirst() ? tf.transpose(wS) : null; // [V, H]: one transpose instead of one per chunk

@@ -4,10 +4,18 @@
  * eval and checkpoint boundaries, and returns plain, serialisable state so the next file or a resumed run
  * continues exactly. Reads the device only at log, eval and checkpoint intervals.
  */
-import type { CausalLM, ExampleSource, StepMetrics, StepDecision, ModelConfig } from './types.ts';
-import type { TrainConfig } from './config/train-config.ts';
-import type { AdamW, NamedArray, OptimizerState } from './optimizer.ts';
-import type { LoraAdapter } from './lora.ts';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import type { CausalLM, ExampleSource, StepMetrics, StepDecision, ModelConfig, TrainBatch, LinearHook } from './types.ts';
+import { sampleInterval, type TrainConfig } from './config/train-config.ts';
+import { AdamW, finiteGate, globalNormClip, type NamedArray, type OptimizerState } from './optimizer.ts';
+import { LoraAdapter } from './lora.ts';
+import type { HfTensor } from './model.ts';
+import { collate, planBatches } from './data/collate.ts';
+import { lmHeadLoss } from './loss.ts';
+import { lr } from './schedule.ts';
+import { Rng, rngFor } from './rng.ts';
+import { TrainingError } from './errors.ts';
 
 // ---------------------------------------------------------------- job, hooks, state, snapshot, result
 
@@ -35,8 +43,11 @@ export interface TrainerState {
   bestValLoss: number | null;
 }
 
+/** A model the trainer can snapshot: CausalLM plus the export to Hugging Face layout (Qwen3Model has it). */
+export type TrainableModel = CausalLM & { toTensors(): Promise<Map<string, HfTensor>> };
+
 export interface TrainJob {
-  model: CausalLM;
+  model: TrainableModel;
   /** The file's training examples (already transformed by the profile and tokenized). */
   source: ExampleSource;
   /** Held-out examples for the validation loss every `config.evalSteps`. */
@@ -110,4 +121,220 @@ export interface JobResult {
   lora?: LoraAdapter;
   /** Loss of the last log interval, null when none was read. */
   lastLoss: number | null;
+}
+
+// ---------------------------------------------------------------- data order
+
+/** The micro-batches (example indices) of one epoch: a pure function of (seed, epoch). */
+function epochPlan(lengths: number[], cfg: TrainConfig, epoch: number): number[][] {
+  const seed = rngFor(cfg.seed, epoch).state;
+  return planBatches(lengths, { batchSize: cfg.batchSize, seed, bucketByLength: cfg.bucketByLength, pack: cfg.pack, maxLength: cfg.maxLength });
+}
+
+function toInputs(b: TrainBatch) {
+  const shape: [number, number] = [b.batchSize, b.seqLen];
+  return {
+    inputIds: tf.tensor2d(b.inputIds, shape, 'int32'),
+    positionIds: tf.tensor2d(b.positionIds, shape, 'int32'),
+    segmentIds: tf.tensor2d(b.segmentIds, shape, 'int32'),
+  };
+}
+
+/** Loss of one batch as Σ / denominator (chunked head); call inside a tidy or variableGrads. */
+function batchLoss(model: CausalLM, b: TrainBatch, cfg: TrainConfig, denominator: number, hook?: LinearHook): tf.Scalar {
+  const h = model.hidden(toInputs(b), { linearHook: hook }); // [B, T, H]
+  const flat = tf.reshape(h, [b.batchSize * b.seqLen, h.shape[2]]) as tf.Tensor2D;
+  return lmHeadLoss(flat, model.headWeight(), b.targets, { chunkTokens: cfg.lmHeadChunkTokens, denominator });
+}
+
+const realTokens = (b: TrainBatch) => b.segmentIds.reduce((n, s) => n + (s !== 0 ? 1 : 0), 0);
+
+// ---------------------------------------------------------------- evaluation
+
+/** Mean loss over every target of `source` (file order, no dropout); reads the device once. */
+export async function evaluate(model: CausalLM, source: ExampleSource, cfg: TrainConfig, padTokenId: number, lora?: LoraAdapter): Promise<{ loss: number; tokens: number }> {
+  const lengths = Array.from({ length: source.size }, (_, i) => source.get(i).ids.length);
+  const plan = planBatches(lengths, { batchSize: cfg.batchSize, seed: 0, shuffle: false, bucketByLength: false, pack: cfg.pack, maxLength: cfg.maxLength });
+  const hook = lora && !lora.isMerged ? lora.hook() : undefined;
+  let sum: tf.Tensor = tf.scalar(0);
+  let tokens = 0;
+  for (const idx of plan) {
+    const b = collate(idx.map((i) => source.get(i)), { pack: cfg.pack, maxLength: cfg.maxLength, padTokenId });
+    if (b.numTargets === 0) continue;
+    const next = tf.tidy(() => tf.add(sum, batchLoss(model, b, cfg, 1, hook)));
+    sum.dispose();
+    sum = next;
+    tokens += b.numTargets;
+  }
+  const total = (await sum.data())[0];
+  sum.dispose();
+  return { loss: tokens > 0 ? total / tokens : NaN, tokens };
+}
+
+// ---------------------------------------------------------------- the job
+
+/** Optimizer steps a file gets: `steps`, else ceil(epochs · micro-batches / accumulation). */
+export function fileStepsFor(microBatchesPerEpoch: number, cfg: TrainConfig, steps?: number, epochs?: number): number {
+  if (steps !== undefined) {
+    if (!Number.isInteger(steps) || steps < 1) throw new TrainingError(`steps must be a positive integer, got ${steps}`, 'config');
+    return steps;
+  }
+  return Math.max(1, Math.ceil(((epochs ?? cfg.epochs) * microBatchesPerEpoch) / cfg.gradAccumSteps));
+}
+
+/** Weights (HF layout), adapter and optimizer moments as plain data. */
+async function snapshot(job: TrainJob, state: TrainerState, optimizer: AdamW, lora?: LoraAdapter): Promise<TrainSnapshot> {
+  const tensors = await job.model.toTensors();
+  return {
+    step: state.globalStep,
+    state: { ...state },
+    config: job.config,
+    modelConfig: job.model.config,
+    weights: [...tensors].map(([name, t]) => ({ name, shape: t.shape, data: t.data })),
+    adapter: lora ? await lora.toPeftTensors() : undefined,
+    optimizer: await optimizer.exportState(),
+  };
+}
+
+interface Pending {
+  loss: tf.Scalar;
+  norm: tf.Scalar;
+  ok: tf.Scalar;
+}
+
+export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<JobResult> {
+  const { model, source, config: cfg } = job;
+  if (source.size === 0) throw new TrainingError('the file has no training examples', 'data');
+  const lengths = Array.from({ length: source.size }, (_, i) => source.get(i).ids.length);
+  let plan = epochPlan(lengths, cfg, job.state?.epoch ?? 0);
+  const state: TrainerState = job.state
+    ? { ...job.state }
+    : {
+        globalStep: job.startGlobalStep ?? 0,
+        fileStep: 0,
+        fileSteps: fileStepsFor(plan.length, cfg, job.steps, job.epochs),
+        dataPosition: 0,
+        epoch: 0,
+        rngState: rngFor(cfg.seed, 0x5eed).state,
+        tokensSeen: job.startTokensSeen ?? 0,
+        nonFiniteSkipped: 0,
+        consecutiveNonFinite: 0,
+        bestValLoss: null,
+      };
+  const rng = new Rng(state.rngState);
+  const lora = cfg.lora.enabled ? (job.lora ?? new LoraAdapter(model, cfg.lora, cfg.seed)) : undefined;
+  const params = lora ? lora.weights : model.weights; // what gets trained
+  const keyOf = new Map([...params].map(([k, v]) => [v.name, k]));
+  const optimizer = job.optimizer ?? new AdamW({ beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay });
+  const sampleEvery = sampleInterval(cfg);
+
+  const nextMicroBatch = (): number[] => {
+    if (state.dataPosition >= plan.length) {
+      state.epoch++;
+      state.dataPosition = 0;
+      plan = epochPlan(lengths, cfg, state.epoch);
+    }
+    return plan[state.dataPosition++];
+  };
+
+  let pending: Pending[] = [];
+  let lastLoss: number | null = null;
+  let lastLogTime = performance.now();
+  /** Reads the losses, norms and finite flags since the last read; counts skipped steps. */
+  const drain = async (): Promise<{ loss: number; norm: number; skipped: boolean } | null> => {
+    if (pending.length === 0) return null;
+    const vals = await Promise.all(pending.map(async (p) => [(await p.loss.data())[0], (await p.norm.data())[0], (await p.ok.data())[0]]));
+    pending.forEach((p) => tf.dispose([p.loss, p.norm, p.ok]));
+    pending = [];
+    for (const [, , ok] of vals) {
+      if (ok === 1) state.consecutiveNonFinite = 0;
+      else {
+        state.nonFiniteSkipped++;
+        state.consecutiveNonFinite++;
+        if (state.consecutiveNonFinite >= cfg.maxConsecutiveNonFinite) {
+          throw new TrainingError(`training stopped: ${state.consecutiveNonFinite} steps in a row had a non-finite loss or gradient (limit maxConsecutiveNonFinite = ${cfg.maxConsecutiveNonFinite}); lower the learning rate or check the data`, 'non_finite');
+        }
+      }
+    }
+    const [loss, norm, ok] = vals[vals.length - 1];
+    return { loss, norm, skipped: ok !== 1 };
+  };
+  const checkpoint = async () => {
+    await drain();
+    if (hooks.onCheckpoint) await hooks.onCheckpoint(await snapshot(job, state, optimizer, lora));
+  };
+
+  let status: JobResult['status'] = 'completed';
+  try {
+    while (state.fileStep < state.fileSteps) {
+      if (hooks.beforeStep && (await hooks.beforeStep(state)) === 'stop') {
+        status = 'stopped';
+        break;
+      }
+      const t0 = performance.now();
+      const batches: TrainBatch[] = [];
+      for (let k = 0; k < cfg.gradAccumSteps; k++) {
+        batches.push(collate(nextMicroBatch().map((i) => source.get(i)), { pack: cfg.pack, maxLength: cfg.maxLength, padTokenId: job.padTokenId }));
+      }
+      const denominator = Math.max(1, batches.reduce((n, b) => n + b.numTargets, 0));
+      const rate = lr(state, cfg);
+      const dropoutSeed = lora && cfg.lora.dropout > 0 ? rng.int(0, 0x7fffffff) : undefined;
+      const hook = lora?.hook(dropoutSeed);
+
+      // forward + backward per micro-batch, gradients summed (each loss is already divided by the step's targets)
+      let grads: Record<string, tf.Tensor> | null = null;
+      let loss: tf.Tensor = tf.scalar(0);
+      for (const b of batches) {
+        const r = tf.variableGrads(() => batchLoss(model, b, cfg, denominator, hook), [...params.values()]);
+        const named: Record<string, tf.Tensor> = {};
+        for (const [vn, g] of Object.entries(r.grads)) named[keyOf.get(vn)!] = g;
+        const prev: Record<string, tf.Tensor> | null = grads;
+        grads = prev ? tf.tidy(() => Object.fromEntries(Object.entries(named).map(([k, g]) => [k, tf.add(prev[k], g)]))) : named;
+        if (prev) tf.dispose([...Object.values(prev), ...Object.values(named)]);
+        const l = tf.add(loss, r.value);
+        tf.dispose([loss, r.value]);
+        loss = l;
+      }
+      const { norm, scale } = globalNormClip(Object.values(grads!), cfg.maxGradNorm);
+      const ok = finiteGate(loss as tf.Scalar, norm);
+      optimizer.apply(params, grads!, rate, ok, scale);
+      tf.dispose([...Object.values(grads!), scale]);
+      pending.push({ loss: loss as tf.Scalar, norm, ok });
+
+      state.globalStep++;
+      state.fileStep++;
+      state.rngState = rng.state;
+      const tokens = batches.reduce((n, b) => n + realTokens(b), 0);
+      state.tokensSeen += tokens;
+      const last = state.fileStep === state.fileSteps;
+      const metrics: StepMetrics = {
+        step: state.globalStep, fileStep: state.fileStep, fileSteps: state.fileSteps, loss: null, lr: rate, gradNorm: null,
+        tokens, msPerStep: performance.now() - t0, tokensPerSecond: 0, skipped: false,
+      };
+      if (state.globalStep % cfg.logEvery === 0 || last) {
+        const steps = pending.length;
+        const read = (await drain())!;
+        const now = performance.now();
+        metrics.msPerStep = (now - lastLogTime) / steps; // includes the device time, now that it has drained
+        lastLogTime = now;
+        Object.assign(metrics, { loss: read.loss, gradNorm: read.norm, skipped: read.skipped });
+        lastLoss = read.loss;
+      }
+      metrics.tokensPerSecond = (tokens / metrics.msPerStep) * 1000;
+      await hooks.onStep?.(metrics);
+      if (metrics.loss !== null) await hooks.onLog?.({ ...metrics, loss: metrics.loss, gradNorm: metrics.gradNorm!, nonFiniteSkipped: state.nonFiniteSkipped });
+      if (job.validation && job.validation.size > 0 && cfg.evalSteps > 0 && state.globalStep % cfg.evalSteps === 0) {
+        const e0 = performance.now();
+        const ev = await evaluate(model, job.validation, cfg, job.padTokenId, lora);
+        if (state.bestValLoss === null || ev.loss < state.bestValLoss) state.bestValLoss = ev.loss;
+        await hooks.onEval?.({ step: state.globalStep, valLoss: ev.loss, tokens: ev.tokens, ms: performance.now() - e0 });
+      }
+      if (hooks.onSample && state.globalStep % sampleEvery === 0) await hooks.onSample(state);
+      if (cfg.saveSteps > 0 && state.globalStep % cfg.saveSteps === 0 && !last) await checkpoint();
+    }
+    await checkpoint();
+  } finally {
+    pending.forEach((p) => tf.dispose([p.loss, p.norm, p.ok]));
+  }
+  return { status, state: { ...state }, optimizer, lora, lastLoss };
 }
