@@ -1,0 +1,156 @@
+/**
+ * The InferenceEngine port implemented with this project's engine: model folders read with the
+ * checkpoint rules (config.json, safetensors, tokenizer files), Qwen3Model on the fastest Node
+ * backend (wasm, else cpu), KV-cached generation and the chunked LM-head loss for eval.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { loadModel, type FolderReader } from '../src/engine/checkpoint.ts';
+import { nodeFolder } from '../src/engine/node-folder.ts';
+import { initNodeBackend } from '../src/engine/backend-node.ts';
+import { generate } from '../src/engine/generate.ts';
+import { lmHeadLoss, IGNORE_INDEX } from '../src/engine/loss.ts';
+import { singleSequence, type Qwen3Model } from '../src/engine/model.ts';
+import { loadTokenizer } from '../src/engine/tokenizer.ts';
+import { CheckpointError } from '../src/engine/errors.ts';
+import type { ChatMessage, ChatTemplateKind, ChatTokenizer } from '../src/engine/types.ts';
+import type { GenOptions, GenOutput, InferenceEngine, InferenceModel } from './model-host.ts';
+
+let backendReady: Promise<string> | null = null;
+
+/** Starts the fastest Node backend once (wasm, falling back to cpu). */
+export function ensureNodeBackend(): Promise<string> {
+  backendReady ??= initNodeBackend(['wasm', 'cpu']).then((c) => c.name);
+  return backendReady;
+}
+
+async function readJsonFile(folder: FolderReader, name: string): Promise<object> {
+  const bytes = await folder.read(name);
+  if (!bytes) throw new CheckpointError(`the model folder has no ${name}`, name);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as object;
+  } catch (e) {
+    throw new CheckpointError(`${name} is not valid JSON (${(e as Error).message})`, name);
+  }
+}
+
+/** The training step a folder was saved at, from trainer_state.json or workbench.json when present. */
+async function readStep(folder: FolderReader): Promise<number | null> {
+  for (const name of ['workbench.json', 'trainer_state.json']) {
+    const bytes = await folder.read(name);
+    if (!bytes) continue;
+    try {
+      const o = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+      const step = o.step ?? o.global_step;
+      if (typeof step === 'number' && Number.isInteger(step)) return step;
+    } catch {
+      // an unreadable side file only loses the step number
+    }
+  }
+  return null;
+}
+
+/** Holds back a tail of `text` that could still become a stop string, so streamed text never shows one. */
+function safeLength(text: string, stops: readonly string[]): number {
+  let keep = text.length;
+  for (const s of stops) {
+    for (let k = Math.min(s.length - 1, text.length); k > 0; k--) {
+      if (text.endsWith(s.slice(0, k))) {
+        keep = Math.min(keep, text.length - k);
+        break;
+      }
+    }
+  }
+  // a trailing U+FFFD is usually half of a multi-byte character still being decoded
+  while (keep > 0 && text.charCodeAt(keep - 1) === 0xfffd) keep--;
+  return keep;
+}
+
+class EngineModel implements InferenceModel {
+  constructor(
+    private readonly model: Qwen3Model,
+    readonly tokenizer: ChatTokenizer,
+    readonly checkpointStep: number | null,
+  ) {}
+
+  chatPrompt(messages: readonly ChatMessage[], template: ChatTemplateKind = 'stock'): string {
+    return this.tokenizer.renderChat(messages, { template, addGenerationPrompt: true, enableThinking: false });
+  }
+
+  async generate(prompt: string, opts: GenOptions): Promise<GenOutput> {
+    const promptIds = this.tokenizer.encode(prompt);
+    let sent = 0;
+    const eos = this.model.config.eosTokenId;
+    const eosIds = new Set([this.tokenizer.eosTokenId, ...(eos === undefined ? [] : Array.isArray(eos) ? eos : [eos])]);
+    const out = await generate(this.model, promptIds, {
+      maxNewTokens: opts.maxTokens,
+      temperature: opts.temperature,
+      topP: opts.topP,
+      seed: opts.seed,
+      stopStrings: opts.stop,
+      processors: opts.processors,
+      timeLimitMs: opts.timeLimitMs,
+      signal: opts.signal,
+      eosTokenIds: [...eosIds],
+      decode: (ids) => this.tokenizer.decode(ids, { skipSpecialTokens: true }),
+      onToken: opts.onText
+        ? (_id, text) => {
+            const upTo = safeLength(text, opts.stop);
+            if (upTo > sent) {
+              opts.onText?.(text.slice(sent, upTo));
+              sent = upTo;
+            }
+          }
+        : undefined,
+    });
+    if (opts.onText && out.text.length > sent) opts.onText(out.text.slice(sent));
+    return { text: out.text, promptTokens: promptIds.length, completionTokens: out.ids.length, stopReason: out.stopReason, ms: out.ms };
+  }
+
+  async answerLoss(prompt: readonly ChatMessage[], answer: string, template: ChatTemplateKind = 'stock'): Promise<number> {
+    const enc = this.tokenizer.encodeChat([...prompt, { role: 'assistant', content: answer }], { template, enableThinking: false });
+    const promptLen = this.tokenizer.encode(this.chatPrompt(prompt, template)).length;
+    const T = enc.ids.length - 1;
+    if (T < 1) throw new Error('answerLoss: the conversation has fewer than two tokens');
+    const targets = new Int32Array(T);
+    let n = 0;
+    for (let i = 0; i < T; i++) {
+      const trained = enc.trainMask[i + 1] === 1 && i + 1 >= Math.min(promptLen, enc.ids.length - 1);
+      targets[i] = trained ? enc.ids[i + 1] : IGNORE_INDEX;
+      if (trained) n++;
+    }
+    if (n === 0) throw new Error('answerLoss: the answer has no trained tokens');
+    const loss = tf.tidy(() => {
+      const x = singleSequence(enc.ids.subarray(0, T));
+      const h = this.model.hidden(x);
+      return lmHeadLoss(tf.reshape(h, [T, this.model.config.hiddenSize]) as tf.Tensor2D, this.model.headWeight(), targets, { chunkTokens: 128 });
+    });
+    const value = (await loss.data())[0];
+    loss.dispose();
+    return value;
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+async function loadFolder(dir: string): Promise<EngineModel> {
+  await ensureNodeBackend();
+  const folder = nodeFolder(dir);
+  const tokenizerJson = await readJsonFile(folder, 'tokenizer.json');
+  const tokenizerConfig = await readJsonFile(folder, 'tokenizer_config.json');
+  const tokenizer = loadTokenizer(tokenizerJson, tokenizerConfig);
+  const model = await loadModel(folder);
+  if (tokenizer.vocabSize > model.config.vocabSize) {
+    model.dispose();
+    throw new CheckpointError(`the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model.config.vocabSize}`, 'tokenizer.json');
+  }
+  return new EngineModel(model, tokenizer, await readStep(folder));
+}
+
+export const engineInference: InferenceEngine = {
+  async validateFolder(dir) {
+    (await loadFolder(dir)).dispose();
+  },
+  load: loadFolder,
+};

@@ -1,0 +1,60 @@
+/**
+ * The eval job: for each example of an uploaded dataset, the profile's transform gives the prompt
+ * and golden answer; the model answers greedily (with the profile's logits processors) and the
+ * profile's `compare` judges it; the teacher-forced loss of the golden answer is averaged.
+ */
+import type { EvalExampleResult, EvalJobRequest, EvalResult, Job } from '../src/remote/api.ts';
+import { getProfile } from '../src/profiles/index.ts';
+import { readChatJsonl } from './datasets.ts';
+import type { ModelHost } from './model-host.ts';
+import type { Registry } from './registry.ts';
+
+export interface EvalLimits {
+  maxTokens: number;
+  timeLimitMs: number;
+}
+
+export async function runEvalJob(job: Job, host: ModelHost, registry: Registry, limits: EvalLimits, progress: (f: number) => void): Promise<EvalResult> {
+  const p = job.params as unknown as EvalJobRequest;
+  const profileName = p.profile ?? 'plain_sft';
+  const profile = getProfile(profileName);
+  const ds = registry.requireDataset(p.dataset_ref);
+  const examples = await readChatJsonl(ds.path, ds.id, p.max_samples ?? Infinity);
+  if (examples.length === 0) throw new Error(`Dataset "${ds.id}" holds no examples.`);
+  return host.withModel(job.model_id, async (model) => {
+    const results: EvalExampleResult[] = [];
+    let lossSum = 0;
+    for (let i = 0; i < examples.length; i++) {
+      const msgs = profile.transform(examples[i], i);
+      const last = msgs.length - 1;
+      const prompt = msgs.slice(0, last);
+      const golden = msgs[last].content;
+      const procs = profile.logitsProcessors(model.tokenizer, prompt);
+      const out = await model.generate(model.chatPrompt(prompt, profile.chatTemplate), {
+        maxTokens: limits.maxTokens,
+        temperature: 0,
+        topP: 1,
+        stop: [],
+        timeLimitMs: limits.timeLimitMs,
+        processors: procs.processors,
+      });
+      const verdict = profile.compare(out.text, golden);
+      const loss = await model.answerLoss(prompt, golden, profile.chatTemplate);
+      lossSum += loss;
+      const userTurns = prompt.filter((m) => m.role === 'user');
+      results.push({ index: i, messages: prompt, prompt: userTurns[userTurns.length - 1]?.content ?? '', expected: golden, output: out.text, correct: verdict.match, score: verdict.score, loss });
+      progress((i + 1) / examples.length);
+    }
+    const correct = results.filter((r) => r.correct).length;
+    const result: EvalResult = {
+      accuracy: correct / results.length,
+      total: results.length,
+      correct,
+      average_loss: lossSum / results.length,
+      profile: profileName,
+      dataset_ref: ds.id,
+    };
+    if (p.per_example_logging !== false) result.examples = results;
+    return result;
+  });
+}
