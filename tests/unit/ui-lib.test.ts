@@ -69,3 +69,19 @@ describe('ETA estimator', () => {
     expect(remainingTokens(-3, 256)).toBe(0);
   });
 });
+
+import { summarizeAccuracy } from '../../src/ui/lib/accuracy.ts';
+describe('accuracy summary', () => {
+  it('computes overall, last 20, last 50 and the trend', () => {
+    const early = Array(20).fill(false);
+    const late = Array(10).fill(true);
+    const s = summarizeAccuracy([...early, ...late]);
+    expect(s.overall).toBeCloseTo(10 / 30, 12);
+    expect(s.last20).toBeCloseTo(0.5, 12);
+    expect(s.last50).toBeCloseTo(10 / 30, 12);
+    expect(s.trend).toBe('improving');
+    expect(summarizeAccuracy([...Array(20).fill(true), ...Array(10).fill(false)]).trend).toBe('degrading');
+    expect(summarizeAccuracy([true, false]).trend).toBe('unknown');
+    expect(summarizeAccuracy([], { correct: 3, total: 4 })).toMatchObject({ overall: 0.75, last20: null, total: 4 });
+  });
+});

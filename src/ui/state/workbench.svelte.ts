@@ -1,7 +1,7 @@
 // The page's live state: Dexie liveQuery subscriptions on the store (daemon state, queue, models, checkpoints,
 // latest metrics) and an incremental reader of the loss history, as Svelte 5 runes. Components read from here and
 // send commands through the daemon's WorkbenchApi; nothing here trains or decides queue order.
-import type { Subscription } from 'dexie';
+import { liveQuery, type Subscription } from 'dexie';
 import type { CheckpointRow, DaemonStateRow, EvalRow, MetricRow, ModelRow, Priority, QueueItemRow, SampleRow, WorkbenchDb } from '../../store/db.ts';
 import { PRIORITIES } from '../../store/db.ts';
 import { checkpoints$, daemonState$, evals$, models$, queueItems$, samples$ } from '../../store/queries.ts';
@@ -30,7 +30,11 @@ export class WorkbenchState {
   checkpoints = $state.raw<CheckpointRow[]>([]);
   history = $state.raw<LossHistory>(emptyHistory());
   evals = $state.raw<EvalRow[]>([]);
+  /** The last 5 sample answers, oldest first. */
   samples = $state.raw<SampleRow[]>([]);
+  /** Match flags of the last 50 sample answers (oldest first) and the overall counts, for running accuracy. */
+  recentMatches = $state.raw<boolean[]>([]);
+  matchTotals = $state.raw<{ correct: number; total: number }>({ correct: 0, total: 0 });
   storage = $state<{ usage: number; quota: number; persisted: boolean } | undefined>(undefined);
   /** Smoothing weight of the loss chart and the smoothed loss (W&B style), 0–0.99. */
   smoothing = $state(0.9);
@@ -116,7 +120,22 @@ export class WorkbenchState {
     this.modelSubs.push(
       checkpoints$(this.db, modelId).subscribe({ next: (c) => (this.checkpoints = c), error: console.error }),
       evals$(this.db, modelId).subscribe({ next: (e) => (this.evals = e), error: console.error }),
-      samples$(this.db, modelId, 5).subscribe({ next: (s) => (this.samples = s), error: console.error }),
+      samples$(this.db, modelId, 50).subscribe({
+        next: (s) => {
+          this.samples = s.slice(-5);
+          this.recentMatches = s.map((x) => x.match);
+        },
+        error: console.error,
+      }),
+      liveQuery(async () => {
+        let correct = 0;
+        let total = 0;
+        await this.db.samples.where('modelId').equals(modelId).each((x) => {
+          total++;
+          if (x.match) correct++;
+        });
+        return { correct, total };
+      }).subscribe({ next: (t) => (this.matchTotals = t), error: console.error }),
     );
     void this.readNewMetrics();
   }
@@ -165,13 +184,19 @@ export class WorkbenchState {
     if (rate == null || tokensPerStep <= 0) return { file: null, queue: null };
     const secondsForSteps = (steps: number) => (Math.max(0, steps) * tokensPerStep * rate) / 1000;
     const cur = this.currentItem;
-    const file = cur ? secondsForSteps(cur.progress.fileSteps - cur.progress.fileStep) : null;
+    const d = this.daemon;
+    // The daemon row has the live position in the current file; queue rows move only with checkpoints.
+    const stepsLeft = (q: QueueItemRow) =>
+      q.id === cur?.id && d?.fileSteps ? d.fileSteps - d.fileStep : q.progress.fileSteps > 0 ? q.progress.fileSteps - q.progress.fileStep : null;
+    const curLeft = cur ? stepsLeft(cur) : null;
+    const file = curLeft == null ? null : secondsForSteps(curLeft);
     let queueSteps = 0;
     let unknown = false;
     for (const q of this.queue) {
       if (q.status !== 'queued' && q.status !== 'processing' && q.status !== 'paused') continue;
-      if (q.progress.fileSteps > 0) queueSteps += q.progress.fileSteps - q.progress.fileStep;
-      else unknown = true;
+      const left = stepsLeft(q);
+      if (left == null) unknown = true;
+      else queueSteps += left;
     }
     return { file, queue: unknown && queueSteps === 0 ? null : secondsForSteps(queueSteps) };
   });
