@@ -107,7 +107,7 @@ describe('trainer edge cases (wasm)', () => {
   it('non-finite steps are skipped without touching weights, then end in a typed error', async () => {
     const model = Qwen3Model.random(modelConfig, 4);
     const norm = model.weights.get('model.layers.1.post_attention_layernorm.weight')!;
-    norm.assign(tf.fill(norm.shape, NaN) as tf.Tensor1D);
+    norm.assign(tf.fill(norm.shape.slice(), NaN));
     const before = await weightsOf(model);
     const logs: { skipped: boolean; n: number }[] = [];
     const err = await runJob(
