@@ -57,3 +57,25 @@ export function watchErrors(page: Page): string[] {
   });
   return errors;
 }
+
+/** Sets training-config fields through the page's config editor (tiny, fast settings for tests). */
+export async function setConfig(page: Page, values: Record<string, string | boolean>): Promise<void> {
+  await page.getByTestId('btn-config').click();
+  for (const [k, v] of Object.entries(values)) {
+    const input = page.getByTestId(`config-${k}`);
+    if (typeof v === 'boolean') await input.setChecked(v);
+    else await input.fill(v);
+  }
+  await page.getByTestId('btn-config-save').click();
+  await expect(page.getByTestId('notice')).toContainText('Config saved');
+  await page.getByTestId('btn-config').click();
+}
+
+/** Tiny, fast training settings: short sequences, small batches, frequent logs and checkpoints. */
+export const FAST = { batchSize: '2', gradAccumSteps: '1', maxLength: '48', learningRate: '0.003', warmupSteps: '2', logEvery: '1', saveSteps: '4', evalSteps: '0' };
+
+/** The global step a loss-chart point or the page reads; the last logged loss. */
+export async function shownLoss(page: Page): Promise<number | null> {
+  const v = await page.getByTestId('train-loss').getAttribute('data-loss');
+  return v ? Number(v) : null;
+}
