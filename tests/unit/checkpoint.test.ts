@@ -100,7 +100,7 @@ describe('checkpoint folders', () => {
     const without = [...tensors].filter(([n]) => n !== 'model.layers.1.self_attn.k_norm.weight');
     f.files.set('model.safetensors', writeSafetensors(without));
     await expectError(loadModel(f), /missing tensor "model.layers.1.self_attn.k_norm.weight"/);
-    const reshaped = [...tensors].map(([n, t]) => [n, n === 'model.embed_tokens.weight' ? { shape: [20, 32], data: t.data } : t] as const);
+    const reshaped = [...tensors].map(([n, t]) => [n, n === 'model.embed_tokens.weight' ? { shape: [20, 32], data: t.data } : t] as [string, typeof t]);
     f.files.set('model.safetensors', writeSafetensors(reshaped));
     await expectError(loadModel(f), /"model.embed_tokens.weight" has shape \[20,32\] but the config needs \[40,16\]/);
     const sharded = memFolder();

@@ -160,7 +160,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const E = tf.variable(tf.randomNormal([H, V], 0, 1, 'float32', 1));
       const P = Float32Array.from({ length: ids.length * H }, (_, i) => (i % 7) - 3);
       const idsT = tf.tensor1d(ids, 'int32'), PT = tf.tensor2d(P, [ids.length, H]);
-      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(embed(E, idsT), PT)) as tf.Scalar, [E]);
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(embed(E as tf.Tensor2D, idsT), PT)) as tf.Scalar, [E]);
       const g = (await grads[E.name].data()) as Float32Array;
       const want = new Float32Array(H * V);
       ids.forEach((id, n) => { for (let h = 0; h < H; h++) want[h * V + id] += P[n * H + h]; });
