@@ -45,3 +45,13 @@ describe('dropped files', () => {
     expect(isDataFileName('x.jsonl')).toBe(true);
   });
 });
+
+import { backendFromSearch } from '../../src/ui/lib/backend-param.ts';
+describe('backend override from the URL', () => {
+  it('reads a valid backend and reports an invalid one with the options', () => {
+    expect(backendFromSearch('?backend=webgpu')).toEqual({ backend: 'webgpu' });
+    expect(backendFromSearch('?x=1&backend=WASM')).toEqual({ backend: 'wasm' });
+    expect(backendFromSearch('')).toEqual({});
+    expect(backendFromSearch('?backend=cuda').error).toBe('?backend=cuda is not a backend; expected one of: webgpu, webgl, wasm, cpu');
+  });
+});
