@@ -19,7 +19,7 @@ function runScripted(script: string, processors: ((ids: readonly number[], l: Fl
   const target = tok.encode(script);
   const ids: number[] = [];
   for (let step = 0; step < target.length + 5; step++) {
-    let logits = new Float32Array(tok.vocabSize);
+    let logits: Float32Array = new Float32Array(tok.vocabSize);
     if (step < target.length) logits[target[step]] = 10;
     logits[tok.eosTokenId] = 5;
     for (const p of processors) logits = p(ids, logits, step);
