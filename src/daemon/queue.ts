@@ -215,9 +215,9 @@ export class Queue {
   }
 
   /** After a crash or reload: items left `processing`/`paused` go back to `queued` with their progress. */
-  async recoverAfterCrash(): Promise<number[]> {
+  async recoverAfterCrash(reason = 'Recovered from crash'): Promise<number[]> {
     const stuck = await this.db.queue.where('status').anyOf('processing', 'paused').toArray();
-    for (const r of stuck) await this.patch(r.id!, { status: 'queued', reason: 'Recovered from crash' });
+    for (const r of stuck) await this.patch(r.id!, { status: 'queued', reason });
     return stuck.map((r) => r.id!);
   }
 

@@ -46,6 +46,9 @@ export interface ItemProgress {
   /** Total optimizer steps this file needs (0 until known). */
   fileSteps: number;
   examplesSeen: number;
+  /** Micro-batches of the epoch's plan consumed and the epoch (the trainer's exact position), once started. */
+  dataPosition?: number;
+  epoch?: number;
 }
 
 export interface ValidationReport {
@@ -230,6 +233,13 @@ export interface DaemonStateRow {
   /** Global step at the last heartbeat, total steps (current + queue remaining for the current file). */
   step: number;
   totalSteps: number;
+  /** Live position in the current file (the queue row's progress moves only with checkpoints). */
+  fileStep: number;
+  fileSteps: number;
+  /** Latest logged training loss and learning rate, tokens per second. */
+  loss: number | null;
+  lr: number;
+  tokensPerSecond: number;
   backend: string;
   backendReason: string;
   /** Kind of the last crash (out_of_memory, device_lost, ...), when crashed. */

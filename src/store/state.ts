@@ -24,6 +24,11 @@ export const INITIAL_DAEMON_STATE: DaemonStateRow = {
   heartbeatAt: 0,
   step: 0,
   totalSteps: 0,
+  fileStep: 0,
+  fileSteps: 0,
+  loss: null,
+  lr: 0,
+  tokensPerSecond: 0,
   backend: '',
   backendReason: '',
 };
@@ -47,8 +52,9 @@ export class DaemonStateRepo {
     });
   }
 
-  async heartbeat(step: number, totalSteps: number): Promise<void> {
-    await this.db.daemon.update('state', { heartbeatAt: Date.now(), step, totalSteps });
+  /** Liveness + live numbers, written every log interval. */
+  async heartbeat(live: Partial<Pick<DaemonStateRow, 'step' | 'totalSteps' | 'fileStep' | 'fileSteps' | 'loss' | 'lr' | 'tokensPerSecond'>>): Promise<void> {
+    await this.db.daemon.update('state', { heartbeatAt: Date.now(), ...live });
   }
 }
 

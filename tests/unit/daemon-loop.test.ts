@@ -1,0 +1,191 @@
+import 'fake-indexeddb/auto';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WorkbenchDb } from '../../src/store/db.ts';
+import { ControlRepo } from '../../src/store/state.ts';
+import { TrainingLoop } from '../../src/daemon/loop.ts';
+import { Queue } from '../../src/daemon/queue.ts';
+import { updateTrainConfig } from '../../src/daemon/config.ts';
+import { validateItem } from '../../src/daemon/validate-item.ts';
+import { loadTokenizerFrom } from '../../src/daemon/session.ts';
+import { chatJsonl, tinyModelFolder, type MemFolder } from './daemon-fixture.ts';
+
+let folder: MemFolder;
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  folder = await tinyModelFolder(3);
+});
+
+let n = 0;
+const dbs: WorkbenchDb[] = [];
+afterEach(async () => {
+  for (const db of dbs.splice(0)) await db.delete();
+});
+
+/** 12 training examples per file at batch 2 → 6 steps per file (valFraction 0: nothing held out). */
+const CONFIG = {
+  profile: 'plain_sft',
+  batchSize: 2,
+  maxLength: 32,
+  saveSteps: 2,
+  logEvery: 1,
+  evalSteps: 0,
+  warmupSteps: 0,
+  keepCheckpoints: 2,
+  valFraction: 0,
+  learningRate: 1e-2,
+  bucketByLength: false,
+};
+
+async function setup(extra: Record<string, unknown> = {}) {
+  const db = new WorkbenchDb(`daemon-test-${n++}-${Date.now()}`);
+  dbs.push(db);
+  const make = (onStep?: ConstructorParameters<typeof TrainingLoop>[0]['onStep']) =>
+    new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny test model', ref: 'mem:' }, chunkBytes: 16 * 1024, pollMs: 10, onStep });
+  const loop = make();
+  await loop.recover(); // creates the bundled model row
+  const cfg = await updateTrainConfig(db, { ...CONFIG, ...extra });
+  expect(cfg.errors).toEqual([]);
+  const tokenizer = await loadTokenizerFrom(folder);
+  const queue = new Queue(db);
+  const add = async (name: string, text: string, priority: 'high' | 'normal' | 'low' = 'normal') => {
+    const r = await queue.add(name, new Blob([text]), priority, false);
+    expect(await validateItem(db, r.itemId!, { tokenizer, template: 'stock' })).toBe('queued');
+    return r.itemId!;
+  };
+  return { db, loop, make, queue, add, controls: new ControlRepo(db) };
+}
+
+describe('TrainingLoop', () => {
+  it('trains two files with a cumulative global step, completes them, records metrics, lineage and checkpoints', async () => {
+    const { db, loop, queue, add } = await setup();
+    const a = await add('a.jsonl', chatJsonl(12, 'a'));
+    const b = await add('b.jsonl', chatJsonl(12, 'b'));
+    const before = tf.memory().numTensors;
+    expect(await loop.runUntilIdle()).toBe('idle');
+    expect((await queue.get(a)).status).toBe('completed');
+    expect((await queue.get(b)).status).toBe('completed');
+    expect((await queue.get(b)).progress).toMatchObject({ fileStep: 6, fileSteps: 6 });
+    const metrics = await db.metrics.where('modelId').equals('tiny').toArray();
+    expect(metrics.map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(metrics.every((m) => m.loss !== null && Number.isFinite(m.loss))).toBe(true);
+    const model = await db.models.get('tiny');
+    expect(model?.step).toBe(12);
+    expect(model?.trained).toBe(true);
+    expect(model?.lineage.map((l) => [l.fileName, l.fromStep, l.toStep, l.outcome])).toEqual([
+      ['a.jsonl', 0, 6, 'completed'],
+      ['b.jsonl', 6, 12, 'completed'],
+    ]);
+    const ckpts = await loop.checkpoints.list('tiny');
+    expect(ckpts[0].step).toBe(12);
+    expect(ckpts.length).toBe(2); // keepCheckpoints 2: older ones deleted once newer ones were complete
+    const state = await db.daemon.get('state');
+    expect(state?.status).toBe('idle');
+    expect(state?.step).toBe(12);
+    // the second file trained on from the first file's weights: its first loss is below the first file's first loss
+    expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 200); // model + optimizer live, no per-step leak
+    loop.dispose();
+  });
+
+  it('pause waits at a step boundary and resume continues exactly there; stop requeues with progress; skip keeps the rest', async () => {
+    const ref = await setup();
+    // uninterrupted reference run
+    const refId = await ref.add('r.jsonl', chatJsonl(12, 'r'));
+    await ref.loop.runUntilIdle();
+    const refLosses = (await ref.db.metrics.toArray()).map((m) => m.loss);
+    expect((await ref.queue.get(refId)).status).toBe('completed');
+    ref.loop.dispose();
+
+    const { db, make, queue, add, controls } = await setup();
+    let atStep = 0;
+    const loop = make(async (m) => {
+      atStep = m.step;
+      if (m.step === 2) await controls.request('pause', 'lunch');
+      if (m.step === 4) await controls.request('stop', 'reboot');
+    });
+    const id = await add('r.jsonl', chatJsonl(12, 'r'));
+    expect(await loop.runUntilIdle()).toBe('paused');
+    expect(atStep).toBe(2);
+    let row = await queue.get(id);
+    expect(row.status).toBe('paused');
+    expect(row.progress.fileStep).toBe(2);
+    expect((await db.daemon.get('state'))?.reason).toBe('lunch');
+    await controls.request('resume', '');
+    expect(await loop.runUntilIdle()).toBe('stopped');
+    row = await queue.get(id);
+    expect([row.status, row.progress.fileStep, row.reason]).toEqual(['queued', 4, 'reboot']);
+    await controls.request('resume', '');
+    expect(await loop.runUntilIdle()).toBe('idle');
+    expect((await queue.get(id)).status).toBe('completed');
+    const losses = (await db.metrics.toArray()).map((m) => m.loss);
+    expect(losses).toHaveLength(6);
+    // same data order, weights and optimizer state: pausing and stopping changed nothing
+    losses.forEach((l, i) => expect(l).toBeCloseTo(refLosses[i]!, 5));
+    loop.dispose();
+  });
+
+  it('skip marks the file skipped with its progress; a retry trains only the untrained rest', async () => {
+    const { make, queue, add, controls } = await setup();
+    const loop = make(async (m) => {
+      if (m.step === 3) await controls.request('skip', 'later');
+    });
+    const a = await add('a.jsonl', chatJsonl(12, 'a'));
+    const b = await add('b.jsonl', chatJsonl(12, 'b'));
+    expect(await loop.runUntilIdle()).toBe('idle');
+    expect((await queue.get(a)).status).toBe('skipped');
+    expect((await queue.get(a)).progress.fileStep).toBe(3);
+    expect((await queue.get(b)).status).toBe('completed');
+    await queue.retry(a);
+    await loop.runUntilIdle();
+    const row = await queue.get(a);
+    expect(row.status).toBe('completed');
+    expect(row.progress.fileStep).toBe(6);
+    expect((await loop.models.get('tiny'))?.step).toBe(3 + 6 + 3);
+    loop.dispose();
+  });
+
+  it('after a crash mid-file, a new loop resumes from the latest checkpoint at the right step, never counting steps twice', async () => {
+    const { db, make, queue, add } = await setup();
+    const hang = new Promise<void>(() => undefined);
+    const crashing = make(async (m) => {
+      if (m.step === 3) await hang; // the worker dies here: step 3 is trained, the last checkpoint is at step 2
+    });
+    const id = await add('c.jsonl', chatJsonl(12, 'c'));
+    void crashing.tick();
+    for (let i = 0; i < 400 && (await db.daemon.get('state'))?.step !== 3; i++) await new Promise((r) => setTimeout(r, 25));
+    expect((await queue.get(id)).status).toBe('processing');
+    expect((await loop0Latest(db))).toBe(2);
+
+    const fresh = make();
+    await fresh.recover();
+    const st = await db.daemon.get('state');
+    expect([st?.status, st?.reason]).toEqual(['idle', 'Recovered from crash']);
+    const row = await queue.get(id);
+    expect([row.status, row.progress.fileStep]).toEqual(['queued', 2]);
+    expect((await db.metrics.toArray()).map((m) => m.step)).toEqual([1, 2]); // step 3 is redone, not kept twice
+    expect(await fresh.runUntilIdle()).toBe('idle');
+    expect((await queue.get(id)).status).toBe('completed');
+    expect((await db.metrics.toArray()).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect((await db.models.get('tiny'))?.step).toBe(6);
+    fresh.dispose();
+  });
+
+  it('a training error retries from the low queue, then fails after the 3rd attempt', async () => {
+    const { db, loop, queue, add } = await setup();
+    const id = await add('gone.jsonl', chatJsonl(4, 'g'), 'high');
+    await db.files.delete((await queue.get(id)).fileId);
+    await loop.tick();
+    let row = await queue.get(id);
+    expect([row.status, row.priority, row.attempts]).toEqual(['queued', 'low', 1]);
+    await loop.runUntilIdle();
+    row = await queue.get(id);
+    expect([row.status, row.attempts]).toEqual(['failed', 3]);
+    expect(row.lastError).toMatch(/stored file .* is missing/);
+    loop.dispose();
+  });
+});
+
+async function loop0Latest(db: WorkbenchDb): Promise<number | undefined> {
+  return (await db.checkpoints.toArray()).map((c) => c.step).sort((a, b) => b - a)[0];
+}
