@@ -53,6 +53,7 @@ describe('validateStream', () => {
       trainedTokens: encs.reduce((n, e) => n + e.trainMask.reduce((a, b) => a + b, 0), 0),
     });
     expect(seen[0].ex.metadata).toEqual({ skill: 'geo' });
+    expect(r.shapes).toEqual({ openai: 2, prompt_response: 1, prompt_completion: 1, sharegpt: 1, alpaca: 1 });
   });
 
   it('reports each line error with line number and field; any makes the file invalid', async () => {

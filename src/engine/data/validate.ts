@@ -5,7 +5,7 @@
  */
 import type { ChatExample, ChatMessage, ChatTemplateKind, ChatTokenizer } from '../types.ts';
 import { LineTooLongError, readLines } from './jsonl.ts';
-import { normalizeRow } from './normalize.ts';
+import { normalizeRow, type RowShape } from './normalize.ts';
 
 /** One bad line: 1-based line number, the offending field path (`messages[2].role`, `$` for the whole row). */
 export interface LineError {
@@ -52,6 +52,8 @@ export interface ValidationReport {
   invalidLines: number;
   /** Examples kept (= validLines). */
   examples: number;
+  /** Valid rows per accepted input shape. */
+  shapes: Partial<Record<RowShape, number>>;
   maxLength: number;
   template: ChatTemplateKind;
   /** Null when there is no valid example. */
@@ -108,6 +110,7 @@ export async function validateStream(stream: ReadableStream<Uint8Array>, opts: V
     validLines: 0,
     invalidLines: 0,
     examples: 0,
+    shapes: {},
     maxLength: opts.maxLength,
     template,
     tokens: null,
@@ -150,8 +153,9 @@ export async function validateStream(stream: ReadableStream<Uint8Array>, opts: V
         if (opts.skipInvalidLines && report.skippedLines.length < MAX_SKIPPED_LINES) report.skippedLines.push(line);
         continue;
       }
-      const { example, length, trained } = checked;
+      const { example, shape, length, trained } = checked;
       report.validLines++;
+      report.shapes[shape] = (report.shapes[shape] ?? 0) + 1;
       lengths.push(length);
       totalTokens += length;
       trainedTokens += trained;
@@ -202,7 +206,7 @@ export async function validateStream(stream: ReadableStream<Uint8Array>, opts: V
 }
 
 type CheckedLine =
-  | { ok: true; example: ChatExample; length: number; trained: number }
+  | { ok: true; example: ChatExample; shape: RowShape; length: number; trained: number }
   | { ok: false; errors: { field: string; message: string }[] };
 
 /** Parses, normalises and tokenizes one line. */
@@ -217,7 +221,7 @@ function checkLine(text: string, tokenizer: ChatTokenizer, template: ChatTemplat
   if (!norm.ok) return norm;
   try {
     const { ids, trainMask } = tokenizer.encodeChat(norm.example.messages, { template });
-    return { ok: true, example: norm.example, length: ids.length, trained: countTrained(trainMask, Math.min(ids.length, maxLength)) };
+    return { ok: true, example: norm.example, shape: norm.shape, length: ids.length, trained: countTrained(trainMask, Math.min(ids.length, maxLength)) };
   } catch (e) {
     return { ok: false, errors: [{ field: (e as { field?: string }).field ?? 'messages', message: `cannot tokenize: ${(e as Error).message}` }] };
   }
