@@ -4,7 +4,7 @@
  * (h·W)[target]) / denominator over targets != -100. Positions without a target are dropped first.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import './register-gradients.ts';
 
 export const IGNORE_INDEX = -100;
 

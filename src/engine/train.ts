@@ -5,7 +5,7 @@
  * continues exactly. Reads the device only at log, eval and checkpoint intervals.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import './register-gradients.ts';
 import type { CausalLM, ExampleSource, StepMetrics, StepDecision, ModelConfig, TrainBatch, LinearHook } from './types.ts';
 import { sampleInterval, type TrainConfig } from './config/train-config.ts';
 import { AdamW, finiteGate, globalNormClip, type NamedArray, type OptimizerState } from './optimizer.ts';

@@ -3,7 +3,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '../../src/engine/register-gradients.ts';
 import { AdamW, finiteGate, globalNormClip } from '../../src/engine/optimizer.ts';
 
 const opts = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 };

@@ -144,7 +144,7 @@ export const TRAIN_CONFIG_FIELDS: readonly FieldMeta[] = [
   f('lora.alpha', 'float', 16, 'LoRA alpha (scale alpha / rank)', { min: 1, max: 1024 }),
   f('lora.dropout', 'float', 0.0, 'LoRA dropout', { min: 0, max: 0.9 }),
   f('lora.targetModules', 'string[]', ['q_proj', 'k_proj', 'v_proj', 'o_proj'], 'Linear layers with adapters', { options: LORA_TARGETS }),
-  f('profile', 'string', 'sft', 'Data profile'),
+  f('profile', 'string', 'plain_sft', 'Data profile (plain_sft, emoji_think, ...)'),
   f('sampleEvery', 'int', 0, 'Steps between sample answers (0 = max(10, evalSteps/10))', { min: 0, max: 1000000 }),
   f('sampleTimeLimitMs', 'int', 10000, 'Time limit of a sample answer (ms)', { min: 100, max: 600000 }),
   f('stallTimeoutMs', 'int', 300000, 'Watchdog: ms without progress before restart', { min: 1000, max: 86400000 }),
