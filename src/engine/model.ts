@@ -11,7 +11,7 @@
  * wasm backend has no UnsortedSegmentSum, the kernel of gather's own gradient.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import './register-gradients.ts'; // tfjs-core's gradients, registered in a Node-safe way (E3's module)
 import { CheckpointError } from './errors.ts';
 import { Rng } from './rng.ts';
 import type { CausalLM, ForwardInputs, LinearHook, ModelConfig } from './types.ts';

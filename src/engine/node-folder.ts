@@ -1,7 +1,9 @@
-/** Node's file system behind the FolderReader/FolderWriter interfaces of checkpoint.ts (Node only: imports node:fs). */
+/** Node's file system behind the FolderReader/FolderWriter interfaces of checkpoint.ts, and loading a model folder from disk (Node only: imports node:fs). */
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FolderReader, FolderWriter } from './checkpoint.ts';
+import { loadModel, type FolderReader, type FolderWriter } from './checkpoint.ts';
+import { CheckpointError, ConfigError } from './errors.ts';
+import type { Qwen3Model } from './model.ts';
 
 /** A folder on disk; `read` returns null for a missing file; `write` creates the folder and writes atomically. */
 export function nodeFolder(dir: string): FolderReader & FolderWriter {
@@ -22,4 +24,17 @@ export function nodeFolder(dir: string): FolderReader & FolderWriter {
       await rename(tmp, join(dir, name));
     },
   };
+}
+
+/** Loads a model folder from disk; errors name the folder. */
+export async function loadModelFromDir(dir: string): Promise<Qwen3Model> {
+  try {
+    return await loadModel(nodeFolder(dir));
+  } catch (e) {
+    if (e instanceof CheckpointError || e instanceof ConfigError) {
+      const err = new CheckpointError(`model folder ${dir}: ${e.message}`, e instanceof CheckpointError ? e.file : 'config.json');
+      throw err;
+    }
+    throw e;
+  }
 }

