@@ -4,7 +4,7 @@
  * backend (wasm, else cpu), KV-cached generation and the chunked LM-head loss for eval.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { loadModel, type FolderReader } from '../src/engine/checkpoint.ts';
+import { loadModel, readModelConfig, type FolderReader } from '../src/engine/checkpoint.ts';
 import { nodeFolder } from '../src/engine/node-folder.ts';
 import { initNodeBackend } from '../src/engine/backend-node.ts';
 import { generate } from '../src/engine/generate.ts';
@@ -137,6 +137,7 @@ class EngineModel implements InferenceModel {
 async function loadFolder(dir: string): Promise<EngineModel> {
   await ensureNodeBackend();
   const folder = nodeFolder(dir);
+  await readModelConfig(folder); // config.json first: the most telling error for a wrong folder
   const tokenizerJson = await readJsonFile(folder, 'tokenizer.json');
   const tokenizerConfig = await readJsonFile(folder, 'tokenizer_config.json');
   const tokenizer = loadTokenizer(tokenizerJson, tokenizerConfig);

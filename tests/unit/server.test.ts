@@ -1,0 +1,296 @@
+/**
+ * The inference node end to end on 127.0.0.1 with a tiny random Qwen3 model: every endpoint, the key
+ * table (401/403), CORS, malformed bodies, uploads (bad zip 400, oversize 413), chat (plain and
+ * streamed), eval and data-gen jobs to completion, and persistence across a restart.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { RemoteClient, RemoteError } from '../../src/remote/client.ts';
+import type { DataGenResult, EvalResult, ErrorBody } from '../../src/remote/api.ts';
+import { openDb } from '../../server/db.ts';
+import { JobStore, RESTART_REASON } from '../../server/jobs.ts';
+import type { RunningNode } from '../../server/app.ts';
+import { ADMIN, READ, makeTinyModelFolder, startTestNode, tempDir, zipFolder } from './server-fixture.ts';
+
+let node: RunningNode;
+let dataDir: string;
+let modelDir: string;
+let zip: Uint8Array;
+let admin: RemoteClient;
+let reader: RemoteClient;
+
+const EVAL_JSONL = [
+  { messages: [{ role: 'user', content: 'What is 2 + 2?' }, { role: 'assistant', content: '4' }] },
+  { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Say hi.' }, { role: 'assistant', content: 'hi' }] },
+]
+  .map((o) => JSON.stringify(o))
+  .join('\n');
+
+async function raw(path: string, init: RequestInit & { key?: string } = {}): Promise<{ status: number; body: unknown; headers: Headers }> {
+  const headers = new Headers(init.headers);
+  if (init.key) headers.set('X-API-Key', init.key);
+  const res = await fetch(node.url + path, { ...init, headers });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+beforeAll(async () => {
+  const root = tempDir('node-test-');
+  modelDir = await makeTinyModelFolder(join(root, 'tiny'));
+  zip = zipFolder(modelDir);
+  dataDir = join(root, 'data');
+  node = await startTestNode(dataDir, { maxModelUploadBytes: zip.length + 1024 });
+  admin = new RemoteClient({ baseUrl: node.url, adminKey: ADMIN });
+  reader = new RemoteClient({ baseUrl: node.url, readKey: READ });
+});
+
+afterAll(async () => {
+  await node?.close();
+});
+
+describe('inference node', () => {
+  it('answers /health and /version without a key', async () => {
+    const h = await reader.health();
+    expect(h.status).toBe('ok');
+    expect(h.gpu).toEqual({ available: false, device_count: 0, device_name: null, memory_allocated_gb: null, memory_reserved_gb: null });
+    expect(h.active_model).toBeNull();
+    expect(typeof h.worker_busy).toBe('boolean');
+    expect((await reader.version()).version).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('enforces the key table: 401 without or with a wrong key, 403 for a read key on admin endpoints', async () => {
+    expect((await raw('/models')).status).toBe(401);
+    expect((await raw('/models', { key: 'nope' })).status).toBe(401);
+    expect((await raw('/models', { key: READ })).status).toBe(200);
+    for (const [method, path] of [
+      ['POST', '/models/register'], ['POST', '/models/set_active'], ['POST', '/models/reload'], ['POST', '/models/upload'],
+      ['POST', '/datasets'], ['POST', '/eval/jobs'], ['POST', '/data_gen/jobs'], ['GET', '/settings/power_profile'],
+      ['POST', '/settings/power_profile'], ['GET', '/logs/server'],
+    ]) {
+      const r = await raw(path, { method, key: READ, body: method === 'POST' ? '{}' : undefined });
+      expect(r.status, `${method} ${path}`).toBe(403);
+      expect((r.body as ErrorBody).error.type).toBe('permission_error');
+      expect((await raw(path, { method })).status, `${method} ${path} without key`).toBe(401);
+    }
+    for (const path of ['/models/active', '/models/info', '/jobs', '/jobs/stats', '/gpu', '/system', '/eval/jobs/x', '/data_gen/jobs/x']) {
+      expect((await raw(path)).status, path).toBe(401);
+    }
+    await expect(new RemoteClient({ baseUrl: node.url, adminKey: READ }).registerModel({ id: 'x', source: modelDir })).rejects.toMatchObject({ status: 403 });
+    await expect(reader.registerModel({ id: 'x', source: modelDir })).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('answers CORS preflights for a localhost origin and refuses other origins', async () => {
+    const pre = await raw('/models', { method: 'OPTIONS', headers: { Origin: 'http://localhost:5173', 'Access-Control-Request-Headers': 'x-api-key' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/X-API-Key/i);
+    const other = await raw('/health', { headers: { Origin: 'http://evil.example' } });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('rejects malformed bodies with 400 and a message; unknown paths 404, wrong methods 405', async () => {
+    const bad = await raw('/models/register', { method: 'POST', key: ADMIN, body: '{"id": ' });
+    expect(bad.status).toBe(400);
+    expect((bad.body as ErrorBody).error.message).toMatch(/Malformed JSON/);
+    const arr = await raw('/models/register', { method: 'POST', key: ADMIN, body: '[1]' });
+    expect(arr.status).toBe(400);
+    const missing = await raw('/models/register', { method: 'POST', key: ADMIN, body: '{"source": "/tmp"}' });
+    expect((missing.body as ErrorBody).error.param).toBe('id');
+    expect((await raw('/nope', { key: ADMIN })).status).toBe(404);
+    expect((await raw('/models', { method: 'POST', key: ADMIN, body: '{}' })).status).toBe(405);
+    const big = await raw('/generate', { method: 'POST', key: READ, body: JSON.stringify({ prompt: 'x'.repeat(5 * 1024 * 1024) }) });
+    expect(big.status).toBe(413);
+    const notFolder = await raw('/models/register', { method: 'POST', key: ADMIN, body: JSON.stringify({ id: 'ghost', source: '/definitely/not/here' }) });
+    expect(notFolder.status).toBe(400);
+  });
+
+  it('says no model is loaded with 503 before one is active', async () => {
+    const e = await reader.chat({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(RemoteError);
+    expect((e as RemoteError).status).toBe(503);
+    await expect(reader.activeModel()).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('registers a folder, sets it active (loaded) and reports it', async () => {
+    const rec = await admin.registerModel({ id: 'tiny-a', source: modelDir, tags: ['test'] });
+    expect(rec).toMatchObject({ id: 'tiny-a', source: modelDir, tags: ['test'], is_active: false });
+    const act = await admin.setActive('tiny-a');
+    expect(act.is_active).toBe(true);
+    expect(act.info).toMatchObject({ loaded: true, model_id: 'tiny-a', loaded_from: modelDir });
+    expect((await reader.models()).map((m) => [m.id, m.is_active])).toEqual([['tiny-a', true]]);
+    expect((await reader.activeModel()).id).toBe('tiny-a');
+    expect((await reader.modelInfo()).model_id).toBe('tiny-a');
+    expect((await reader.health()).active_model).toBe('tiny-a');
+    expect((await admin.reload()).loaded).toBe(true);
+    await expect(admin.setActive('missing')).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('uploads a zipped model folder; a bad zip or folder is 400, an oversize one 413', async () => {
+    const badZip = await admin.uploadModel('bad', new TextEncoder().encode('this is not a zip')).catch((e: unknown) => e as RemoteError);
+    expect(badZip).toMatchObject({ status: 400 });
+    expect((badZip as RemoteError).message).toMatch(/not a zip/);
+    const { zipSync } = await import('fflate');
+    const noConfig = zipSync({ 'ckpt/readme.txt': new TextEncoder().encode('hello') });
+    const badFolder = await admin.uploadModel('bad2', noConfig).catch((e: unknown) => e as RemoteError);
+    expect(badFolder).toMatchObject({ status: 400 });
+    expect((badFolder as RemoteError).message).toMatch(/config\.json/);
+    const oversize = new Uint8Array(zip.length + 4096);
+    oversize.set(zip);
+    await expect(admin.uploadModel('big', oversize)).rejects.toMatchObject({ status: 413 });
+    const missingId = await raw('/models/upload', { method: 'POST', key: ADMIN, body: (() => { const f = new FormData(); f.set('file', new Blob([zip as BlobPart]), 'a.zip'); return f; })() });
+    expect(missingId.status).toBe(400);
+
+    const rec = await admin.deploy('tiny-up', zip, ['uploaded']);
+    expect(rec).toMatchObject({ id: 'tiny-up', is_active: true, tags: ['uploaded'] });
+    expect(rec.path).toBe(join(dataDir, 'models', 'tiny-up'));
+    expect((await reader.modelInfo()).model_id).toBe('tiny-up');
+  });
+
+  it('chats with the chat template, plain and streamed, and generates', async () => {
+    const c = await reader.chat({ model: 'gpt-whatever', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 3, temperature: 0 });
+    expect(c.object).toBe('chat.completion');
+    expect(c.model).toBe('tiny-up');
+    expect(c.choices[0].message.role).toBe('assistant');
+    expect(c.usage.completion_tokens).toBeGreaterThan(0);
+    expect(c.usage.completion_tokens).toBeLessThanOrEqual(3);
+    // the chat template (ChatML with the empty think block) makes the prompt, not "User:" lines
+    expect(c.usage.prompt_tokens).toBeGreaterThan(8);
+    expect(['stop', 'length']).toContain(c.choices[0].finish_reason);
+
+    const deltas: string[] = [];
+    const s = await reader.chatStream({ messages: [{ role: 'user', content: 'Hello' }], max_tokens: 3, temperature: 0 }, (d) => deltas.push(d));
+    expect(s.text).toBe(c.choices[0].message.content);
+    expect(deltas.join('')).toBe(s.text);
+    expect(s.finishReason).toBe(c.choices[0].finish_reason);
+
+    const rawStream = await fetch(node.url + '/v1/chat/completions', { method: 'POST', headers: { 'X-API-Key': READ }, body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 2, stream: true }) });
+    expect(rawStream.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const text = await rawStream.text();
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    expect(text).toMatch(/"object":"chat.completion.chunk"/);
+
+    const g = await reader.generate({ prompt: 'Once upon a time', max_tokens: 2, temperature: 0 });
+    expect(g.model).toBe('tiny-up');
+    expect(g.tokens).toBeGreaterThan(0);
+
+    const bad = await raw('/v1/chat/completions', { method: 'POST', key: READ, body: JSON.stringify({ messages: [{ role: 'robot', content: 'x' }] }) });
+    expect(bad.status).toBe(400);
+    expect((bad.body as ErrorBody).error.param).toBe('messages[0].role');
+    const tooMany = await raw('/v1/chat/completions', { method: 'POST', key: READ, body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 100000 }) });
+    expect(tooMany.status).toBe(400);
+  });
+
+  it('uploads datasets (bad JSONL is 400 naming the line) and runs an eval job to completion', async () => {
+    const bad = await admin.uploadDataset('bad', '{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}\n{oops}\n').catch((e: unknown) => e as RemoteError);
+    expect(bad).toMatchObject({ status: 400 });
+    expect((bad as RemoteError).message).toMatch(/line 2/);
+    const ds = await admin.uploadDataset('evalset', EVAL_JSONL);
+    expect(ds).toMatchObject({ id: 'evalset', examples: 2 });
+
+    await expect(admin.createEvalJob({ model_id: 'tiny-up', dataset_ref: 'nope' })).rejects.toMatchObject({ status: 404 });
+    await expect(admin.createEvalJob({ model_id: 'tiny-up', dataset_ref: 'evalset', profile: 'nope' })).rejects.toMatchObject({ status: 400 });
+    const job = await admin.createEvalJob({ model_id: 'tiny-up', name: 'smoke', dataset_ref: 'evalset', profile: 'plain_sft', metrics: ['accuracy'], max_samples: 2, per_example_logging: true });
+    expect(job.status).toBe('pending');
+    const done = await reader.waitForJob<EvalResult>(job, { pollMs: 100, timeoutMs: 60_000 });
+    expect(done.error).toBeNull();
+    expect(done.status).toBe('done');
+    const r = done.result as EvalResult;
+    expect(r.total).toBe(2);
+    expect(r.correct).toBe(r.examples!.filter((e) => e.correct).length);
+    expect(r.accuracy).toBeCloseTo(r.correct / 2);
+    // a random model over 151936 tokens: loss near ln(151936) ≈ 11.93
+    expect(r.average_loss).toBeGreaterThan(9);
+    expect(r.average_loss).toBeLessThan(15);
+    expect(r.examples!.map((e) => e.expected)).toEqual(['4', 'hi']);
+    expect(r.examples![1].messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
+  });
+
+  it('runs data-gen jobs (builtin, fix_eval_failures, self_instruct) into chat JSONL shards', async () => {
+    const b = await admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'builtin', config: { num_examples: 5, task: 'addition', shard_size: 2, seed: 1 } });
+    const bd = await reader.waitForJob<DataGenResult>(b, { pollMs: 100 });
+    expect(bd.status).toBe('done');
+    const res = bd.result as DataGenResult;
+    expect(res.examples).toBe(5);
+    expect(res.shards.map((s) => s.examples)).toEqual([2, 2, 1]);
+    for (const line of res.shards.flatMap((s) => s.jsonl.trim().split('\n'))) {
+      const ex = JSON.parse(line) as { messages: { role: string; content: string }[] };
+      const [, a, c] = /What is (\d+) \+ (\d+)\?/.exec(ex.messages[0].content)!;
+      expect(ex.messages[1].content).toBe(String(Number(a) + Number(c)));
+    }
+
+    const evalJobs = await reader.jobs({ type: 'eval', status: 'done' });
+    const evalDone = evalJobs[0];
+    const f = await admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'fix_eval_failures', config: { num_examples: 10, eval_job_id: evalDone.id } });
+    const fd = await reader.waitForJob<DataGenResult>(f, { pollMs: 100 });
+    expect(fd.status).toBe('done');
+    const failures = (evalDone.result as EvalResult).examples!.filter((e) => !e.correct).length;
+    expect((fd.result as DataGenResult).examples).toBe(failures);
+
+    const si = await admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'self_instruct', config: { num_examples: 1, domain: 'arithmetic', max_tokens: 3 } });
+    const sd = await reader.waitForJob<DataGenResult>(si, { pollMs: 100 });
+    expect(sd.error).toBeNull();
+    expect(sd.status).toBe('done');
+    const sr = sd.result as DataGenResult;
+    expect(sr.examples).toBeLessThanOrEqual(1);
+    for (const s of sr.shards) expect((JSON.parse(s.jsonl.trim()) as { messages: unknown[] }).messages).toHaveLength(2);
+
+    const unknownTask = await admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'builtin', config: { num_examples: 1, task: 'nope' } });
+    const ud = await reader.waitForJob(unknownTask, { pollMs: 100 });
+    expect(ud.status).toBe('failed');
+    expect(ud.error).toMatch(/Unknown builtin task "nope"/);
+
+    await expect(admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'magic' as 'builtin', config: { num_examples: 1 } })).rejects.toMatchObject({ status: 400 });
+    await expect(admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'builtin', config: { num_examples: 0 } })).rejects.toMatchObject({ status: 400 });
+
+    const stats = await reader.jobStats();
+    expect(stats).toMatchObject({ pending: 0, running: 0, done: 4, failed: 1, jobs_last_hour: 5 });
+    expect((await reader.jobs({ type: 'data_gen', limit: 2 })).length).toBe(2);
+    expect((await raw('/jobs?status=bogus', { key: READ })).status).toBe(400);
+    await expect(reader.evalJob(b.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('reports telemetry, power profile "not supported" and logs', async () => {
+    const gpu = await reader.gpu();
+    expect(gpu.name).toBeNull();
+    expect(gpu.memory_total_gb).toBeNull();
+    const sys = await reader.system();
+    expect(sys.ram_total_gb).toBeGreaterThan(0);
+    expect(sys.ram_percent).toBeGreaterThan(0);
+    expect(sys.cpu_load).toHaveLength(3);
+    expect(sys.disk.length).toBeGreaterThan(0);
+    const pp = await admin.powerProfile();
+    expect(pp.supported).toBe(false);
+    await expect(admin.setPowerProfile('quiet')).rejects.toMatchObject({ status: 501 });
+    expect((await raw('/settings/power_profile', { method: 'POST', key: ADMIN, body: '{"profile": "turbo"}' })).status).toBe(400);
+    const logs = await admin.logs('server', 5);
+    expect(logs.lines.length).toBeGreaterThan(0);
+    expect(logs.lines.length).toBeLessThanOrEqual(5);
+    expect((await admin.logs('jobs', 50)).lines.join('\n')).toMatch(/done/);
+    await expect(admin.logs('secrets')).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('keeps the registry across a restart and fails jobs a restart interrupted', async () => {
+    await node.close();
+    // a job the dead process had taken: pending → running, never finished
+    const db = openDb(dataDir);
+    const store = new JobStore(db);
+    const job = store.create('eval', 'tiny-up', { dataset_ref: 'evalset' });
+    expect(store.takeNext()?.id).toBe(job.id);
+    db.close();
+
+    node = await startTestNode(dataDir);
+    const client = new RemoteClient({ baseUrl: node.url, adminKey: ADMIN });
+    const j = await client.evalJob(job.id);
+    expect(j.status).toBe('failed');
+    expect(j.error).toBe(RESTART_REASON);
+    expect((await client.models()).map((m) => m.id).sort()).toEqual(['tiny-a', 'tiny-up']);
+    expect((await client.modelInfo()).model_id).toBe('tiny-up');
+    expect((await client.health()).active_model).toBe('tiny-up');
+  });
+});
