@@ -5,6 +5,7 @@
 import { ConfigError } from '../engine/errors.ts';
 import { createEmojiThink } from './emoji-think.ts';
 import { createPlainSft } from './plain-sft.ts';
+import { createRegime3 } from './regime3.ts';
 import type { Profile, ProfileOptions } from './types.ts';
 
 export type { Profile, ProfileOptions, CompareResult, ProcessorStats, ProfileProcessors, TransformContext, ProfileIssue, Regime3Options, Regime3Mode } from './types.ts';
@@ -12,6 +13,7 @@ export type { Profile, ProfileOptions, CompareResult, ProcessorStats, ProfilePro
 const factories: Record<string, (options: ProfileOptions) => Profile> = {
   plain_sft: createPlainSft,
   emoji_think: createEmojiThink,
+  regime3: createRegime3,
 };
 
 /** Names accepted by getProfile, in display order. */
