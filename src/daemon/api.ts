@@ -2,13 +2,14 @@
  * The facade the UI calls: queue commands, daemon controls, checkpoints and models, config, export/import.
  * The UI reads state through Dexie liveQuery on the store's tables (see src/store/queries.ts) and writes only through here.
  */
-import type {
-  CheckpointRow,
-  ControlKind,
-  ModelRow,
-  Priority,
-  QueueItemRow,
-} from '../store/db.ts';
+import type { CheckpointRow, ControlKind, ModelRow, Priority, QueueItemRow, WorkbenchDb } from '../store/db.ts';
+import { CheckpointStore } from '../store/checkpoints.ts';
+import type { FolderReader } from '../engine/checkpoint.ts';
+import { ControlRepo, ModelRepo } from '../store/state.ts';
+import { flatten, loadTrainConfig, updateTrainConfig } from './config.ts';
+import { Queue } from './queue.ts';
+import { SAMPLE_DATASET_NAME, sampleDatasetJsonl } from './sample-dataset.ts';
+import { directoryTarget, exportCheckpoint, filesFromZip, importModelFolder, zipTarget } from './transfer.ts';
 
 export type { Priority, ControlKind };
 
@@ -61,7 +62,7 @@ export interface ExportResult {
 /** Files of a model folder (relative paths) or one zip of it. */
 export type ImportSource = { files: { path: string; blob: Blob }[] } | { zip: Blob };
 
-export type ConfigValues = Record<string, number | string | boolean>;
+export type ConfigValues = Record<string, number | string | boolean | string[]>;
 export interface ConfigSetResult {
   ok: boolean;
   /** Per-field messages (field, message) when not ok; locked fields say why. */
@@ -107,3 +108,133 @@ export interface WorkbenchApi {
 }
 
 export type { QueueItemRow, CheckpointRow, ModelRow };
+
+// ------------------------------------------------------------------ implementation
+
+export interface ApiDeps {
+  db: WorkbenchDb;
+  /** Starts validating items (the validator worker in the page; in-process in tests). */
+  validate(itemIds: number[]): void;
+  /** Nudges a running trainer to look at its controls and the queue now. */
+  poke?(): void;
+  storage?: Pick<StorageManager, 'estimate' | 'persisted' | 'persist'>;
+  /** Reader of a model folder reference (default: fetch for URLs, the store for imports). */
+  folder?(ref: string): FolderReader;
+}
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
+  const { db } = deps;
+  const queue = new Queue(db);
+  const controls = new ControlRepo(db);
+  const ckpts = new CheckpointStore(db);
+  const models = new ModelRepo(db);
+
+  const control = async (kind: ControlKind, reason?: string) => {
+    await controls.request(kind, reason ?? '');
+    deps.poke?.();
+  };
+
+  const plan = async (id: string): Promise<DeletionPlan> => {
+    const row = await db.checkpoints.get(id);
+    if (!row) return { allowed: false, message: `Checkpoint ${id} does not exist.` };
+    const all = await ckpts.list(row.modelId);
+    const model = await models.get(row.modelId);
+    if (row.pinned) return { allowed: false, message: `Checkpoint at step ${row.step} is pinned; unpin it first.` };
+    if (all.length <= 1) return { allowed: false, message: `Checkpoint at step ${row.step} is the only checkpoint of ${model?.name ?? row.modelId}; deleting it would lose all its training.` };
+    if (all[0].id === id) return { allowed: false, message: `Checkpoint at step ${row.step} is the latest of ${model?.name ?? row.modelId}: training resumes from it.` };
+    if (model?.resumeFrom === id) return { allowed: false, message: `Checkpoint at step ${row.step} is the one training will resume from.` };
+    const files = (model?.lineage ?? []).filter((l) => l.fromStep < row.step).map((l) => l.fileName);
+    const best = ckpts.protectedBecause(row, all)?.includes('best') ? ' It has the best validation loss.' : '';
+    return {
+      allowed: true,
+      message: `Deletes the checkpoint at step ${row.step} of ${model?.name ?? row.modelId} (${mb(row.bytes)}: weights, optimizer and trainer state${files.length ? ` after ${files.join(', ')}` : ''}); you can no longer export or resume from step ${row.step}.${best}`,
+    };
+  };
+
+  return {
+    async addFiles(files, opts) {
+      const out: AddFileResult[] = [];
+      for (const f of files) out.push(await queue.add(f.name, f.blob, opts.priority, opts.skipInvalidLines ?? false));
+      const ids = out.filter((r) => r.itemId !== undefined).map((r) => r.itemId!);
+      if (ids.length) deps.validate(ids);
+      return out;
+    },
+    reprioritize: (id, p) => queue.reprioritize(id, p),
+    async moveUp(id) {
+      await queue.move(id, -1);
+    },
+    async moveDown(id) {
+      await queue.move(id, 1);
+    },
+    async retry(id) {
+      if ((await queue.retry(id)) === 'validating') deps.validate([id]);
+      deps.poke?.();
+    },
+    remove: (id) => queue.remove(id),
+    async downloadErrorReport(id) {
+      const r = await queue.errorReport(id);
+      return { fileName: r.fileName, blob: new Blob([r.text], { type: 'text/plain' }) };
+    },
+    pause: (reason) => control('pause', reason),
+    resume: (reason) => control('resume', reason),
+    stop: (reason) => control('stop', reason),
+    skip: (reason) => control('skip', reason),
+    listCheckpoints: (modelId) => ckpts.list(modelId),
+    async setActiveCheckpoint(id) {
+      const row = await db.checkpoints.get(id);
+      if (!row) throw new Error(`checkpoint ${id} does not exist`);
+      await models.setActive(row.modelId);
+      const latest = await ckpts.latest(row.modelId);
+      await models.update(row.modelId, { resumeFrom: latest?.id === id ? undefined : id });
+    },
+    setActiveModel: (id) => models.setActive(id),
+    pinCheckpoint: (id, pinned) => ckpts.setPinned(id, pinned),
+    planCheckpointDeletion: plan,
+    async deleteCheckpoint(id) {
+      const p = await plan(id);
+      if (p.allowed) await ckpts.remove(id);
+      return p;
+    },
+    async exportCheckpoint(id, opts = {}) {
+      if (opts.directory) {
+        const r = await exportCheckpoint(db, id, directoryTarget(opts.directory), { dtype: opts.dtype, folder: deps.folder });
+        return { fileName: r.fileName, files: r.files };
+      }
+      const t = zipTarget();
+      const r = await exportCheckpoint(db, id, t, { dtype: opts.dtype, folder: deps.folder });
+      return { zip: await t.result(), fileName: r.fileName, files: r.files };
+    },
+    async importModel(source, name) {
+      const files =
+        'zip' in source
+          ? filesFromZip(new Uint8Array(await source.zip.arrayBuffer()))
+          : await Promise.all(source.files.map(async (f) => ({ path: f.path, bytes: new Uint8Array(await f.blob.arrayBuffer()) })));
+      return importModelFolder(db, files, name);
+    },
+    async getConfig() {
+      return flatten(await loadTrainConfig(db));
+    },
+    async setConfig(patch) {
+      const r = await updateTrainConfig(db, patch);
+      return { ok: r.ok, errors: r.errors, config: flatten(r.config) };
+    },
+    async addSampleDataset() {
+      return this.addFiles([{ name: SAMPLE_DATASET_NAME, blob: new Blob([sampleDatasetJsonl()], { type: 'application/jsonl' }) }], { priority: 'normal' });
+    },
+    async storageEstimate() {
+      const s = deps.storage ?? (typeof navigator !== 'undefined' ? navigator.storage : undefined);
+      if (!s) return { usage: 0, quota: 0, persisted: false };
+      const e = await s.estimate();
+      return { usage: e.usage ?? 0, quota: e.quota ?? 0, persisted: await s.persisted() };
+    },
+  };
+}
+
+/** Asks the browser to keep this origin's storage (checkpoints are days of training); false where refused. */
+export async function requestPersistentStorage(storage?: Pick<StorageManager, 'persist' | 'persisted'>): Promise<boolean> {
+  const s = storage ?? (typeof navigator !== 'undefined' ? navigator.storage : undefined);
+  if (!s?.persist) return false;
+  return (await s.persisted()) || (await s.persist());
+}

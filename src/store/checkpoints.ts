@@ -88,11 +88,13 @@ export class CheckpointStore {
         await this.db.checkpointChunks.put({ checkpointId: id, index: c, data: buf.buffer });
       }
       await hooks.beforeManifest?.();
+      const prev = await this.db.checkpoints.where('modelId').equals(input.modelId).toArray();
+      const createdAt = Math.max(Date.now(), ...prev.map((r) => r.createdAt + 1)); // strictly newest
       const row: CheckpointRow = {
         id,
         modelId: input.modelId,
         step: input.step,
-        createdAt: Date.now(),
+        createdAt,
         chunkCount,
         chunkBytes: this.chunkBytes,
         bytes: total,
@@ -138,10 +140,13 @@ export class CheckpointStore {
     return { manifest, tensors: out };
   }
 
-  /** Complete checkpoints of a model, newest step first. */
+  /**
+   * Complete checkpoints of a model, newest first (by creation time, then step): after training resumed from an
+   * older checkpoint, the new branch's checkpoints are the latest even when an abandoned one has a higher step.
+   */
   async list(modelId?: string): Promise<CheckpointRow[]> {
     const rows = modelId ? await this.db.checkpoints.where('modelId').equals(modelId).toArray() : await this.db.checkpoints.toArray();
-    return rows.sort((a, b) => b.step - a.step || b.createdAt - a.createdAt);
+    return rows.sort((a, b) => b.createdAt - a.createdAt || b.step - a.step);
   }
 
   async latest(modelId: string): Promise<CheckpointRow | undefined> {
