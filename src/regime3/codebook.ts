@@ -84,7 +84,7 @@ function pairKey(a: number, b: number): string {
   return `${a},${b}`;
 }
 
-/** Builds a codebook from canonical expressions. Deterministic: ties break by text, then by code order. */
+/** Builds a codebook from canonical expressions. Deterministic (same corpus, same JSON): ties break by text, then by code order. */
 export function buildCodebook(expressions: readonly string[], opts: BuildOptions, file?: string): CodebookData {
   const { size } = opts;
   const minCount = opts.minCount ?? 2;
@@ -136,7 +136,7 @@ export function buildCodebook(expressions: readonly string[], opts: BuildOptions
     size: entries.length,
     entries,
     literal: { begin: LITERAL_BEGIN, end: LITERAL_END },
-    built: { expressions: expressions.length, tokens: tokenCount, createdAt: new Date().toISOString() },
+    built: { expressions: expressions.length, tokens: tokenCount },
   };
 }
 
