@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../../src/engine/tokenizer.ts';
 import type { ChatExample } from '../../src/engine/types.ts';
-import { getProfile } from '../../src/profiles/index.ts';
-import { ANS_END, ANS_START, REGIME3_CODED_PROMPT, REGIME3_PLAIN_PROMPT, type Regime3Profile, createRegime3 } from '../../src/profiles/regime3.ts';
+import { type Regime3Options, getProfile } from '../../src/profiles/index.ts';
+import { ANS_END, ANS_START, REGIME3_CODED_PROMPT, REGIME3_PLAIN_PROMPT, type Regime3Profile } from '../../src/profiles/regime3.ts';
 import { buildCodebook, loadCodebook } from '../../src/regime3/codebook.ts';
 import { decode, encode } from '../../src/regime3/encode.ts';
 import { normalize } from '../../src/regime3/sexpr.ts';
@@ -13,7 +13,7 @@ const examples = Array.from({ length: 200 }, (_, i) => generateExample('arith', 
 const codebook = buildCodebook(examples.map((e) => e.messages[1].content), { size: 80 });
 const book = loadCodebook(codebook);
 const date = new Date('2026-11-29');
-const make = (regime3: Partial<Parameters<typeof createRegime3>[0]['regime3']> = {}) =>
+const make = (regime3: Partial<Regime3Options> = {}) =>
   getProfile('regime3', { seed: 3, date, regime3: { codebook, ...regime3 } }) as Regime3Profile;
 
 function plainShare(p: Regime3Profile, step: number, n = 1000): number {
