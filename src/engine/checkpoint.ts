@@ -19,7 +19,8 @@ export interface FolderWriter {
 
 export const INDEX_FILE = 'model.safetensors.index.json';
 export const SINGLE_FILE = 'model.safetensors';
-export const DEFAULT_MAX_SHARD_BYTES = 2 * 1024 ** 3;
+/** Hugging Face's "2GB" shard size (10^9 bytes per GB). */
+export const DEFAULT_MAX_SHARD_BYTES = 2_000_000_000;
 
 function parseJson(bytes: Uint8Array, file: string): unknown {
   try {
@@ -74,7 +75,7 @@ export async function loadModel(folder: FolderReader): Promise<Qwen3Model> {
 export interface SaveOptions {
   /** Weight dtype on disk (default F32). */
   dtype?: WriteDtype;
-  /** Largest shard in bytes (default 2 GiB); a model bigger than this is sharded with an index. */
+  /** Largest shard's tensor data in bytes (default 2 GB); a bigger model is sharded with an index. A single larger tensor gets a shard of its own. */
   maxShardBytes?: number;
   /** Copied verbatim when given. */
   tokenizerJson?: Uint8Array;

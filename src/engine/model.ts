@@ -83,7 +83,8 @@ function rotateHalf(x: tf.Tensor): tf.Tensor {
 function rotary(positionIds: tf.Tensor2D, headDim: number, theta: number): [tf.Tensor, tf.Tensor] {
   const half = headDim / 2;
   const inv = new Float32Array(half);
-  for (let i = 0; i < half; i++) inv[i] = 1 / Math.pow(theta, (2 * i) / headDim);
+  const f = Math.fround; // HF computes 1 / theta^(2i/hd) in float32: round every step the same way
+  for (let i = 0; i < half; i++) inv[i] = f(1 / f(Math.pow(f(theta), f((2 * i) / headDim))));
   const freqs = tf.mul(tf.expandDims(tf.cast(positionIds, 'float32'), -1), tf.tensor1d(inv)); // [B, T, hd/2]
   const emb = tf.expandDims(tf.concat([freqs, freqs], -1), 1); // [B, 1, T, hd]
   return [tf.cos(emb), tf.sin(emb)];
@@ -103,17 +104,23 @@ function attentionMask(segQ: tf.Tensor2D, segK: tf.Tensor2D, offset: number): tf
   return tf.expandDims(tf.mul(tf.sub(1, tf.cast(ok, 'float32')), NEG), 1);
 }
 
-/** Embedding lookup from E [H, V] for ids [N] → [N, H], with a ScatterNd gradient that every backend has. */
+/**
+ * Embedding lookup from E [H, V] for ids [N] → [N, H], with a ScatterNd gradient that every backend has:
+ * dE[h, ids[n]] += dy[n, h], scattered straight into the [H, V] layout (no V×H transpose per step).
+ */
 export function embed(E: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
-  const V = E.shape[1];
+  const [H, V] = E.shape;
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const e = args[0] as tf.Tensor2D, save = args[1] as tf.GradSaveFunc;
     save([ids]);
     return {
       value: tf.transpose(tf.gather(e, ids, 1)) as tf.Tensor2D, // [N, H]
       gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-        const rows = tf.scatterND(tf.expandDims(saved[0], 1), dy, [V, dy.shape[1]]); // [V, H], duplicates summed
-        return [tf.transpose(rows)]; // [H, V]
+        const N = dy.shape[0];
+        const rows = tf.tile(tf.reshape(tf.range(0, H, 1, 'int32'), [H, 1]), [1, N]); // [H, N]: h
+        const cols = tf.tile(tf.reshape(saved[0], [1, N]), [H, 1]); // [H, N]: ids[n]
+        const at = tf.reshape(tf.stack([rows, cols], 2), [H * N, 2]);
+        return [tf.scatterND(at, tf.reshape(tf.transpose(dy), [H * N]), [H, V])]; // [H, V], duplicates summed
       },
     };
   });
@@ -255,6 +262,11 @@ export class Qwen3Model implements CausalLM {
   private trunk(x: ForwardInputs, hook?: LinearHook, cache?: KvCache): { h: tf.Tensor3D; k: tf.Tensor4D[]; v: tf.Tensor4D[] } {
     const c = this.cfg;
     const [B, T] = x.inputIds.shape;
+    for (const [k, t] of Object.entries(x) as [string, tf.Tensor][]) {
+      if (t.rank !== 2 || t.shape[0] !== B || t.shape[1] !== T || t.dtype !== 'int32') {
+        throw new Error(`Qwen3Model: ForwardInputs.${k} must be int32 [${B}, ${T}] like inputIds, got ${t.dtype} [${t.shape}]`);
+      }
+    }
     let h = tf.reshape(embed(this.w(EMBED) as tf.Tensor2D, tf.reshape(x.inputIds, [B * T])), [B, T, c.hiddenSize]) as tf.Tensor3D;
     const [cos, sin] = rotary(x.positionIds, c.headDim, c.ropeTheta);
     const offset = cache?.length ?? 0;
