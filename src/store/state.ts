@@ -46,6 +46,7 @@ export class DaemonStateRepo {
       const cur = await this.get();
       const now = Date.now();
       const next: DaemonStateRow = { ...cur, ...changes, key: 'state' };
+      if (changes.heartbeatAt === undefined) next.heartbeatAt = now; // every state change is a sign of life
       if (changes.status && changes.status !== cur.status) next.since = now;
       await this.db.daemon.put(next);
       return next;

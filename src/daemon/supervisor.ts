@@ -1,0 +1,136 @@
+/**
+ * The page-side supervisor of the trainer worker: starts it, watches the heartbeat in the daemon state (a stall
+ * past the config's stallTimeoutMs while preparing or training means stuck), restarts it after a crash or stall,
+ * at most 3 restarts in 5 minutes, after which the daemon state is `crashed` with the error kind.
+ */
+import type { WorkbenchDb } from '../store/db.ts';
+import { DaemonStateRepo } from '../store/state.ts';
+import { loadTrainConfig } from './config.ts';
+
+export type CrashKind = 'out_of_memory' | 'device_lost' | 'disk_full' | 'timeout' | 'missing_file' | 'permission' | 'connection' | 'killed' | 'other';
+
+/** The kind of a trainer failure, from its message (as the old daemon's crash classes). */
+export function classifyCrash(message: string): CrashKind {
+  const m = message.toLowerCase();
+  if (/out of memory|\boom\b|failed to allocate|allocation failed|array buffer allocation|cannot allocate|memory access out of bounds/.test(m)) return 'out_of_memory';
+  if (/device (is |was )?lost|devicelost|gpu device|context lost/.test(m)) return 'device_lost';
+  if (/quota|disk full|no space/.test(m)) return 'disk_full';
+  if (/timed? ?out|stall|no progress|did not start within/.test(m)) return 'timeout';
+  if (/not found|missing|404|does not exist/.test(m)) return 'missing_file';
+  if (/permission|notallowed|securityerror|denied/.test(m)) return 'permission';
+  if (/network|fetch|connection/.test(m)) return 'connection';
+  if (/terminated|killed/.test(m)) return 'killed';
+  return 'other';
+}
+
+/** A running trainer (a Web Worker in the page). */
+export interface TrainerHandle {
+  /** Resolves once the trainer runs (or waits for the training lock); rejects when it cannot start. */
+  start(): Promise<void>;
+  terminate(): void;
+  /** Asks it to look at controls and the queue now. */
+  poke?(): void;
+}
+
+export interface SupervisorOptions {
+  db: WorkbenchDb;
+  /** Creates a trainer; `fatal` must be called when it dies (worker error, unhandled failure). */
+  spawn(fatal: (message: string) => void): TrainerHandle;
+  checkEveryMs?: number;
+  maxRestarts?: number;
+  windowMs?: number;
+  now?(): number;
+  log?(msg: string): void;
+}
+
+export class Supervisor {
+  private handle: TrainerHandle | null = null;
+  private restarts: number[] = [];
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private generation = 0;
+  private readonly state: DaemonStateRepo;
+  crashed = false;
+
+  constructor(private readonly o: SupervisorOptions) {
+    this.state = new DaemonStateRepo(o.db);
+  }
+
+  private now(): number {
+    return this.o.now?.() ?? Date.now();
+  }
+
+  /** Starts the trainer and the watchdog. */
+  async start(): Promise<void> {
+    this.crashed = false;
+    await this.spawn();
+    if (!this.timer) this.timer = setInterval(() => void this.check(), this.o.checkEveryMs ?? 5000);
+  }
+
+  private async spawn(): Promise<void> {
+    const gen = ++this.generation;
+    const fatal = (message: string) => {
+      if (gen === this.generation) void this.onFailure(message);
+    };
+    this.handle = this.o.spawn(fatal);
+    try {
+      await this.handle.start();
+    } catch (e) {
+      if (gen === this.generation) await this.onFailure(e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  poke(): void {
+    this.handle?.poke?.();
+  }
+
+  /** One watchdog check: a trainer preparing or training without a heartbeat for stallTimeoutMs is restarted. */
+  async check(): Promise<void> {
+    if (this.crashed || !this.handle) return;
+    const st = await this.state.get();
+    if (st.status !== 'training' && st.status !== 'preparing') return;
+    const limit = (await loadTrainConfig(this.o.db)).stallTimeoutMs;
+    const silent = this.now() - st.heartbeatAt;
+    if (silent > limit) await this.onFailure(`no progress for ${Math.round(silent / 1000)} s (stall timeout ${Math.round(limit / 1000)} s)`);
+  }
+
+  /** Restart unless this is the 4th failure in the window; then `crashed` with the error kind. */
+  async onFailure(message: string): Promise<void> {
+    if (this.crashed) return;
+    this.generation++; // late reports from the old trainer are ignored
+    this.handle?.terminate();
+    this.handle = null;
+    const now = this.now();
+    const windowMs = this.o.windowMs ?? 5 * 60_000;
+    this.restarts = this.restarts.filter((t) => now - t < windowMs);
+    const kind = classifyCrash(message);
+    if (this.restarts.length >= (this.o.maxRestarts ?? 3)) {
+      this.crashed = true;
+      this.o.log?.(`trainer crashed (${kind}): ${message}; not restarting`);
+      await this.state.set({ status: 'crashed', errorKind: kind, error: message, reason: `Crashed ${this.restarts.length + 1} times in ${Math.round(windowMs / 60000)} minutes (${kind}): ${message}` });
+      return;
+    }
+    this.restarts.push(now);
+    this.o.log?.(`trainer failed (${kind}): ${message}; restart ${this.restarts.length}`);
+    await this.state.set({ errorKind: kind, error: message, reason: `Restarting after ${kind}: ${message}` });
+    await this.spawn();
+  }
+
+  /** Restart after `crashed`, when the person presses Resume. */
+  async revive(): Promise<void> {
+    this.restarts = [];
+    this.crashed = false;
+    if (!this.handle) await this.spawn();
+  }
+
+  get restartCount(): number {
+    return this.restarts.length;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.generation++;
+    this.handle?.terminate();
+    this.handle = null;
+  }
+}
