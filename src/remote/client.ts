@@ -204,6 +204,9 @@ export class RemoteClient {
     await this.uploadModel(id, zip, `${id}.zip`, tags);
     return this.setActive(id);
   }
+  async datasets(): Promise<DatasetRecord[]> {
+    return (await this.get<{ datasets: DatasetRecord[] }>('/datasets')).datasets;
+  }
   uploadDataset(id: string, jsonl: Blob | Uint8Array | string, fileName = `${id}.jsonl`): Promise<DatasetRecord> {
     const form = new FormData();
     form.set('id', id);
