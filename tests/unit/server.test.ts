@@ -175,6 +175,10 @@ describe('inference node', () => {
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
     expect(text).toMatch(/"object":"chat.completion.chunk"/);
 
+    // sampling (the default temperature 0.7, top_p 0.9) over the full 151936-token vocabulary
+    const sampled = await reader.chat({ messages: [{ role: 'user', content: 'Hello' }], max_tokens: 2, top_p: 0.9 });
+    expect(sampled.usage.completion_tokens).toBeGreaterThan(0);
+
     const g = await reader.generate({ prompt: 'Once upon a time', max_tokens: 2, temperature: 0 });
     expect(g.model).toBe('tiny-up');
     expect(g.tokens).toBeGreaterThan(0);
@@ -275,7 +279,7 @@ describe('inference node', () => {
     await expect(admin.logs('secrets')).rejects.toMatchObject({ status: 404 });
   });
 
-  it('keeps the registry across a restart and fails jobs a restart interrupted', async () => {
+  it('keeps the registry across a restart, fails jobs a restart interrupted, and time-limits generation', async () => {
     await node.close();
     // a job the dead process had taken: pending → running, never finished
     const db = openDb(dataDir);
@@ -284,7 +288,7 @@ describe('inference node', () => {
     expect(store.takeNext()?.id).toBe(job.id);
     db.close();
 
-    node = await startTestNode(dataDir);
+    node = await startTestNode(dataDir, { generationTimeLimitMs: 1 });
     const client = new RemoteClient({ baseUrl: node.url, adminKey: ADMIN });
     const j = await client.evalJob(job.id);
     expect(j.status).toBe('failed');
@@ -292,5 +296,9 @@ describe('inference node', () => {
     expect((await client.models()).map((m) => m.id).sort()).toEqual(['tiny-a', 'tiny-up']);
     expect((await client.modelInfo()).model_id).toBe('tiny-up');
     expect((await client.health()).active_model).toBe('tiny-up');
+    // every generation has a time limit (1 ms here): it ends early with that reason
+    const g = await client.generate({ prompt: 'Once upon a time', max_tokens: 16, temperature: 0 });
+    expect(g.stop_reason).toBe('time_limit');
+    expect(g.tokens).toBeLessThan(16);
   });
 });
