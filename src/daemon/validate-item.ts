@@ -34,25 +34,33 @@ export async function validateItem(db: WorkbenchDb, itemId: number, o: ValidateI
     return queue.finishValidation(itemId, { ok: false, report, lineErrors: [], lineErrorCount: 0, skippedLines: [], reason: report.summary }, { fraction: 0, max: 0, seed: 0 });
   }
   const cfg = await loadTrainConfig(db);
+  const blob = file.blob;
   let lastWrite = 0;
-  const r = await validateStream(file.blob.stream() as ReadableStream<Uint8Array>, {
-    tokenizer: o.tokenizer,
-    maxLength: cfg.maxLength,
-    template: o.template,
-    skipInvalidLines: item.skipInvalidLines,
-    file: item.name,
-    totalBytes: file.size,
-    maxErrors: 50,
-    signal: o.signal,
-    onProgress: (bytes, total) => {
-      o.onProgress?.(bytes, total ?? file.size);
-      const now = Date.now();
-      if (now - lastWrite > 250) {
-        lastWrite = now;
-        void queue.setValidationProgress(itemId, bytes, total ?? file.size);
-      }
-    },
-  });
+  let r: EngineReport;
+  try {
+    r = await validateStream(blob.stream() as ReadableStream<Uint8Array>, {
+      tokenizer: o.tokenizer,
+      maxLength: cfg.maxLength,
+      template: o.template,
+      skipInvalidLines: item.skipInvalidLines,
+      file: item.name,
+      totalBytes: blob.size,
+      maxErrors: 50,
+      signal: o.signal,
+      onProgress: (bytes, total) => {
+        o.onProgress?.(bytes, total ?? blob.size);
+        const now = Date.now();
+        if (now - lastWrite > 250) {
+          lastWrite = now;
+          void queue.setValidationProgress(itemId, bytes, total ?? blob.size);
+        }
+      },
+    });
+  } catch (e) {
+    const summary = `validation could not run: ${e instanceof Error ? e.message : String(e)}`;
+    const report: ValidationReport = { lines: 0, examples: 0, warnings: 0, errors: 1, bytes: 0, summary };
+    return queue.finishValidation(itemId, { ok: false, report, lineErrors: [], lineErrorCount: 0, skippedLines: [], reason: summary }, { fraction: 0, max: 0, seed: 0 });
+  }
   const report: ValidationReport = {
     lines: r.lines,
     examples: r.examples,

@@ -1,0 +1,80 @@
+/**
+ * Page-side start of the workbench: opens the store, asks for persistent storage, starts the validator worker
+ * and the supervised trainer worker, resumes validations a reload interrupted, and returns the API the UI calls.
+ * Browser only (Web Workers); the parts it wires are tested in Node one by one.
+ */
+import * as Comlink from 'comlink';
+import { getDb, type WorkbenchDb } from '../store/db.ts';
+import { createWorkbenchApi, requestPersistentStorage, type WorkbenchApi } from './api.ts';
+import { Supervisor } from './supervisor.ts';
+import type { BundledModel } from './loop.ts';
+import type { TrainerRole, TrainerWorkerApi } from '../workers/trainer.worker.ts';
+import type { ValidatorWorkerApi } from '../workers/validator.worker.ts';
+
+export const BUNDLED_MODEL: BundledModel = { id: 'qwen3-tiny', name: 'Qwen3 tiny (bundled)', ref: '/models/qwen3-tiny/' };
+
+export interface StartOptions {
+  /** `?backend=webgpu|webgl|wasm|cpu`; default: read from the page URL. */
+  backend?: string | null;
+  bundled?: BundledModel;
+  /** Where the tfjs-backend-wasm binaries are served (vite.config.ts serves them at /tfjs-wasm/). */
+  wasmPaths?: string;
+  /** 'trainer' when this tab trains, 'waiting' while another tab holds the training lock (read-only view). */
+  onRole?(role: TrainerRole): void;
+}
+
+export interface Workbench {
+  db: WorkbenchDb;
+  api: WorkbenchApi;
+  supervisor: Supervisor;
+  persisted: boolean;
+}
+
+export async function startWorkbench(opts: StartOptions = {}): Promise<Workbench> {
+  const db = getDb();
+  await db.open();
+  const persisted = await requestPersistentStorage().catch(() => false);
+  const bundled = opts.bundled ?? BUNDLED_MODEL;
+  const backend = opts.backend !== undefined ? opts.backend : new URLSearchParams(self.location?.search ?? '').get('backend');
+
+  // Validator: one worker, items validated one after another.
+  const vWorker = new Worker(new URL('../workers/validator.worker.ts', import.meta.url), { type: 'module', name: 'validator' });
+  const validator = Comlink.wrap<ValidatorWorkerApi>(vWorker);
+  let chain: Promise<void> = Promise.resolve();
+  const validate = (ids: number[]) => {
+    chain = chain.then(() => validator.validate(ids, bundled.ref)).catch((e: unknown) => console.error('[validator]', e));
+  };
+
+  const supervisor = new Supervisor({
+    db,
+    log: (m) => console.warn(`[supervisor] ${m}`),
+    spawn: (fatal) => {
+      const worker = new Worker(new URL('../workers/trainer.worker.ts', import.meta.url), { type: 'module', name: 'trainer' });
+      worker.addEventListener('error', (e) => fatal(e.message || 'the trainer worker failed to load or crashed'));
+      const remote = Comlink.wrap<TrainerWorkerApi>(worker);
+      return {
+        async start() {
+          const role = await remote.start({ backend, bundled, wasmPaths: opts.wasmPaths ?? '/tfjs-wasm/' }, Comlink.proxy(fatal), Comlink.proxy((r: TrainerRole) => opts.onRole?.(r)));
+          opts.onRole?.(role);
+        },
+        terminate: () => worker.terminate(),
+        poke: () => void remote.poke(),
+      };
+    },
+  });
+
+  const base = createWorkbenchApi({ db, validate, poke: () => supervisor.poke() });
+  const api: WorkbenchApi = {
+    ...base,
+    async resume(reason) {
+      await base.resume(reason);
+      if (supervisor.crashed) await supervisor.revive();
+    },
+  };
+
+  // A reload in the middle of a validation: validate those items again.
+  const stuck = (await db.queue.where('status').equals('validating').primaryKeys()) as number[];
+  if (stuck.length) validate(stuck);
+  await supervisor.start();
+  return { db, api, supervisor, persisted };
+}

@@ -1,0 +1,79 @@
+/**
+ * The trainer Web Worker (comlink entry point; wiring only): takes the cross-tab training lock (Web Locks, a
+ * waiting request so a reloaded tab gets it back), picks the TF.js backend, and runs the daemon's training loop.
+ */
+import * as Comlink from 'comlink';
+import { BACKEND_NAMES, initBackend, type BackendName } from '../engine/backend.ts';
+import { getDb } from '../store/db.ts';
+import { SettingsRepo } from '../store/state.ts';
+import { TrainingLoop, type BundledModel } from '../daemon/loop.ts';
+import { folderFor } from '../daemon/folders.ts';
+
+export const TRAINER_LOCK = 'training-workbench-trainer';
+export const BACKEND_SETTING = 'backend';
+
+export interface TrainerStartOptions {
+  /** `?backend=` from the page, overriding the setting. */
+  backend?: string | null;
+  bundled: BundledModel;
+  /** URL folder of tfjs-backend-wasm's .wasm files. */
+  wasmPaths: string;
+}
+export type TrainerRole = 'trainer' | 'waiting';
+
+let loop: TrainingLoop | null = null;
+
+/** The backend preference chain: an explicit choice first (WebGPU even on a fallback adapter), then wasm, cpu. */
+export function backendChain(choice: string | null | undefined): BackendName[] {
+  const pick = choice && (BACKEND_NAMES as readonly string[]).includes(choice) ? (choice as BackendName) : null;
+  const chain: BackendName[] = pick ? [pick, 'wasm', 'cpu'] : ['webgpu', 'wasm', 'cpu'];
+  return [...new Set(chain)];
+}
+
+async function runAsTrainer(opts: TrainerStartOptions, fatal: (message: string) => void): Promise<void> {
+  const db = getDb();
+  const choice = opts.backend ?? (await new SettingsRepo(db).get<string>(BACKEND_SETTING)) ?? null;
+  const chosen = await initBackend(backendChain(choice), { wasmPaths: opts.wasmPaths, allowFallbackAdapter: choice === 'webgpu' });
+  const adapter = chosen.adapterInfo?.description || chosen.adapterInfo?.device || chosen.adapterInfo?.vendor;
+  loop = new TrainingLoop({
+    db,
+    folder: (ref) => folderFor(db, ref),
+    bundled: opts.bundled,
+    backend: { name: adapter ? `${chosen.name} (${adapter})` : chosen.name, reason: chosen.reason },
+    log: (m) => console.warn(`[trainer] ${m}`),
+  });
+  await loop.recover();
+  try {
+    await loop.run();
+  } catch (e) {
+    fatal(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    throw e;
+  }
+}
+
+const api = {
+  /** Resolves with the role at once; training runs while this worker holds the lock. */
+  async start(opts: TrainerStartOptions, fatal: (message: string) => void, onRole?: (role: TrainerRole) => void): Promise<TrainerRole> {
+    const locks = (self.navigator as Navigator | undefined)?.locks;
+    const run = () =>
+      runAsTrainer(opts, fatal).catch((e: unknown) => {
+        fatal(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+      });
+    if (!locks) {
+      void run();
+      return 'trainer';
+    }
+    const held = (await locks.query()).held?.some((l) => l.name === TRAINER_LOCK) ?? false;
+    void locks.request(TRAINER_LOCK, async () => {
+      onRole?.('trainer');
+      await run();
+    });
+    return held ? 'waiting' : 'trainer';
+  },
+
+  /** Nothing to do: the loop polls its controls and the queue; kept so the page can nudge a future push design. */
+  poke(): void {},
+};
+
+export type TrainerWorkerApi = typeof api;
+Comlink.expose(api);
