@@ -64,15 +64,20 @@ function core(answer: string): { text: string; think: EmojiRun | null; stop: Emo
   return { text: trail.rest.trim(), think: lead.run, stop: trail.run };
 }
 
+/** Static facts about the profile (the registry's catalog reads them without building one). */
+export const EMOJI_THINK_INFO = {
+  name: 'emoji_think',
+  description: 'Think with a requested emoji run, end with a requested stop emoji run; generation ends at the signal.',
+  version: '1.0.0',
+  chatTemplate: 'chatml',
+} as const;
+
 export function createEmojiThink(options: ProfileOptions = {}): Profile {
   const seed = options.seed ?? 0;
   const template = options.systemPrompt ?? EMOJI_THINK_SYSTEM_PROMPT;
   const defaultDate = options.date ?? new Date();
   return {
-    name: 'emoji_think',
-    description: 'Think with a requested emoji run, end with a requested stop emoji run; generation ends at the signal.',
-    version: '1.0.0',
-    chatTemplate: 'chatml',
+    ...EMOJI_THINK_INFO,
     systemPrompt: (date) => fillDate(template, date),
     validate: issues,
     transform(example: ChatExample, index: number, ctx: TransformContext = {}): ChatMessage[] {

@@ -3,15 +3,20 @@ import type { ChatExample, ChatMessage } from '../engine/types.ts';
 import { basicIssues, fillDate, throwIfIssues, withSystem } from './common.ts';
 import type { CompareResult, Profile, ProfileIssue, ProfileOptions, ProfileProcessors, TransformContext } from './types.ts';
 
+/** Static facts about the profile (the registry's catalog reads them without building one). */
+export const PLAIN_SFT_INFO = {
+  name: 'plain_sft',
+  description: 'Messages as they are, with an optional system prompt; exact match after trimming.',
+  version: '1.0.0',
+  chatTemplate: 'stock',
+} as const;
+
 export function createPlainSft(options: ProfileOptions = {}): Profile {
   const template = options.systemPrompt ?? null;
   const defaultDate = options.date ?? new Date();
   const systemPrompt = (date: Date): string | null => (template === null ? null : fillDate(template, date));
   return {
-    name: 'plain_sft',
-    description: 'Messages as they are, with an optional system prompt; exact match after trimming.',
-    version: '1.0.0',
-    chatTemplate: 'stock',
+    ...PLAIN_SFT_INFO,
     systemPrompt,
     validate(example: ChatExample): ProfileIssue[] {
       return basicIssues(example);

@@ -94,6 +94,14 @@ function answerEndProcessor(tokenizer: ChatTokenizer): { process: ProfileProcess
   };
 }
 
+/** Static facts about the profile (the registry's catalog reads them without building one). */
+export const REGIME3_INFO = {
+  name: 'regime3',
+  description: 'Canonical answers encoded as codebook codes in <<ANS_START>> … <<ANS_END>>; pure, mixed or transitional data.',
+  version: '1.0.0',
+  chatTemplate: 'chatml',
+} as const;
+
 export function createRegime3(options: ProfileOptions = {}): Regime3Profile {
   const opts = options.regime3;
   if (!opts || !opts.codebook) throw new ConfigError('the regime3 profile needs options.regime3.codebook (a codebook JSON from `regime3 build-codebook`)', 'regime3.codebook');
@@ -118,10 +126,7 @@ export function createRegime3(options: ProfileOptions = {}): Regime3Profile {
   };
 
   return {
-    name: 'regime3',
-    description: 'Canonical answers encoded as codebook codes in <<ANS_START>> … <<ANS_END>>; pure, mixed or transitional data.',
-    version: '1.0.0',
-    chatTemplate: 'chatml',
+    ...REGIME3_INFO,
     codebook: book,
     plainRatioAt,
     isPlain,

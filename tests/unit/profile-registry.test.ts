@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/engine/errors.ts';
-import { getProfile, profileNames } from '../../src/profiles/index.ts';
+import { getProfile, profileCatalog, profileNames } from '../../src/profiles/index.ts';
 
 describe('profile registry and plain_sft', () => {
   it('lists the profiles and names the valid ones for an unknown name', () => {
@@ -14,6 +14,12 @@ describe('profile registry and plain_sft', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toBe('unknown profile "emoji"; expected one of: plain_sft, emoji_think, regime3');
     expect(() => getProfile('toString')).toThrow(/unknown profile/);
+    expect(profileCatalog.map((p) => [p.name, p.chatTemplate, p.requires])).toEqual([
+      ['plain_sft', 'stock', []],
+      ['emoji_think', 'chatml', []],
+      ['regime3', 'chatml', ['regime3']],
+    ]);
+    expect(getProfile('emoji_think').description).toBe(profileCatalog[1].description);
   });
 
   it('plain_sft keeps messages, adds an optional system prompt when missing, matches after trimming', () => {
