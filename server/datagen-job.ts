@@ -2,10 +2,10 @@
  * The data-generation job: produces chat examples and packs them into JSONL shards the workbench
  * pulls into its queue. Strategies: `self_instruct` (the model writes a question on the domain,
  * then answers it), `fix_eval_failures` (the golden answers of an eval job's failed examples),
- * `builtin` (a task generator with known answers, seeded).
+ * `builtin` (the seeded task generators of src/regime3/tasks.ts, with canonical answers).
  */
 import type { ChatExample } from '../src/engine/types.ts';
-import { rngFor } from '../src/engine/rng.ts';
+import { TASKS, generateExample, type TaskName } from '../src/regime3/tasks.ts';
 import type { DataGenRequest, DataGenResult, DataGenShard, EvalResult, Job } from '../src/remote/api.ts';
 import type { JobStore } from './jobs.ts';
 import type { ModelHost } from './model-host.ts';
@@ -14,28 +14,6 @@ export interface DataGenLimits {
   maxTokens: number;
   timeLimitMs: number;
 }
-
-/** Built-in tasks: each makes example `index` under `seed` with a correct answer. */
-export const BUILTIN_TASKS: Record<string, (seed: number, index: number) => ChatExample> = {
-  addition(seed, index) {
-    const r = rngFor(seed, index);
-    const a = r.int(0, 999);
-    const b = r.int(0, 999);
-    return { messages: [{ role: 'user', content: `What is ${a} + ${b}?` }, { role: 'assistant', content: String(a + b) }] };
-  },
-  reverse_word(seed, index) {
-    const r = rngFor(seed, index);
-    const letters = 'abcdefghijklmnopqrstuvwxyz';
-    const word = Array.from({ length: r.int(3, 8) }, () => r.pick([...letters])).join('');
-    return { messages: [{ role: 'user', content: `Reverse the word "${word}".` }, { role: 'assistant', content: [...word].reverse().join('') }] };
-  },
-  count_letters(seed, index) {
-    const r = rngFor(seed, index);
-    const word = Array.from({ length: r.int(4, 10) }, () => r.pick(['a', 'b', 'c'])).join('');
-    const ch = r.pick(['a', 'b', 'c']);
-    return { messages: [{ role: 'user', content: `How many times does "${ch}" occur in "${word}"?` }, { role: 'assistant', content: String([...word].filter((c) => c === ch).length) }] };
-  },
-};
 
 export function toShards(examples: ChatExample[], shardSize: number, jobId: string): DataGenShard[] {
   const shards: DataGenShard[] = [];
@@ -53,10 +31,9 @@ export async function runDataGenJob(job: Job, host: ModelHost, jobs: JobStore, l
   const examples: ChatExample[] = [];
   if (p.strategy === 'builtin') {
     const task = p.config.task ?? p.config.domain ?? '';
-    const make = BUILTIN_TASKS[task];
-    if (!make) throw new Error(`Unknown builtin task "${task}"; expected one of: ${Object.keys(BUILTIN_TASKS).join(', ')}.`);
+    if (!(TASKS as readonly string[]).includes(task)) throw new Error(`Unknown builtin task "${task}"; expected one of: ${TASKS.join(', ')}.`);
     for (let i = 0; i < n; i++) {
-      examples.push(make(seed, i));
+      examples.push(generateExample(task as TaskName, seed, i));
       progress((i + 1) / n);
     }
   } else if (p.strategy === 'fix_eval_failures') {

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { RemoteClient, RemoteError } from '../../src/remote/client.ts';
 import type { DataGenResult, EvalResult, ErrorBody } from '../../src/remote/api.ts';
+import type { ChatExample } from '../../src/engine/types.ts';
+import { generateExample } from '../../src/regime3/tasks.ts';
 import { openDb } from '../../server/db.ts';
 import { JobStore, RESTART_REASON } from '../../server/jobs.ts';
 import type { RunningNode } from '../../server/app.ts';
@@ -216,17 +218,15 @@ describe('inference node', () => {
   });
 
   it('runs data-gen jobs (builtin, fix_eval_failures, self_instruct) into chat JSONL shards', async () => {
-    const b = await admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'builtin', config: { num_examples: 5, task: 'addition', shard_size: 2, seed: 1 } });
+    const b = await admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'builtin', config: { num_examples: 5, task: 'arith', shard_size: 2, seed: 1 } });
     const bd = await reader.waitForJob<DataGenResult>(b, { pollMs: 100 });
     expect(bd.status).toBe('done');
     const res = bd.result as DataGenResult;
     expect(res.examples).toBe(5);
     expect(res.shards.map((s) => s.examples)).toEqual([2, 2, 1]);
-    for (const line of res.shards.flatMap((s) => s.jsonl.trim().split('\n'))) {
-      const ex = JSON.parse(line) as { messages: { role: string; content: string }[] };
-      const [, a, c] = /What is (\d+) \+ (\d+)\?/.exec(ex.messages[0].content)!;
-      expect(ex.messages[1].content).toBe(String(Number(a) + Number(c)));
-    }
+    const lines = res.shards.flatMap((s) => s.jsonl.trim().split('\n')).map((l) => JSON.parse(l) as ChatExample);
+    expect(lines).toEqual([0, 1, 2, 3, 4].map((i) => generateExample('arith', 1, i)));
+    expect(lines[1].messages[0].content).toMatch(/^Compute /);
 
     const evalJobs = await reader.jobs({ type: 'eval', status: 'done' });
     const evalDone = evalJobs[0];
