@@ -6,6 +6,8 @@
  * save interval, every few minutes and whenever a job ends; a restart resumes from the latest complete one.
  */
 import { runJob, type JobResult, type TrainerState, type TrainSnapshot } from '../engine/train.ts';
+import { sampleInterval } from '../engine/config/train-config.ts';
+import { sampleAnswer } from './sample.ts';
 import { readModelConfig, type FolderReader } from '../engine/checkpoint.ts';
 import type { StepMetrics } from '../engine/types.ts';
 import { CheckpointStore, DEFAULT_CHUNK_BYTES } from '../store/checkpoints.ts';
@@ -317,6 +319,12 @@ export class TrainingLoop {
             },
             onEval: async (e) => {
               await this.metrics.putEval({ modelId: s.modelRow.id, step: e.step, time: Date.now(), itemId: id, valLoss: e.valLoss, trainLoss: lastLoss, examples: examples.validation.size });
+            },
+            onSample: async (st) => {
+              if (examples.heldOutChats.length === 0) return;
+              const k = Math.floor(st.globalStep / sampleInterval(s.config)) % examples.heldOutChats.length;
+              const row = await sampleAnswer(s, examples.heldOutChats[k], { step: st.globalStep, itemId: id });
+              await this.metrics.addSample(row);
             },
             onCheckpoint,
           },

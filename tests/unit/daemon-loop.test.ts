@@ -171,6 +171,26 @@ describe('TrainingLoop', () => {
     fresh.dispose();
   });
 
+  it('holds out examples: validation loss every evalSteps and sample answers with a match verdict go to the store', async () => {
+    const { db, loop, queue, add } = await setup({ valFraction: 0.2, valMax: 3, evalSteps: 2, sampleEvery: 3, sampleTimeLimitMs: 5000 });
+    const id = await add('v.jsonl', chatJsonl(15, 'v'));
+    expect((await queue.get(id)).heldOut).toHaveLength(3);
+    await loop.runUntilIdle();
+    const evals = await loop.metrics.evals('tiny');
+    expect(evals.map((e) => e.step)).toEqual([2, 4, 6]);
+    expect(evals.every((e) => Number.isFinite(e.valLoss) && e.examples === 3)).toBe(true);
+    const samples = await loop.metrics.samples('tiny');
+    expect(samples.map((r) => r.step)).toEqual([3, 6]);
+    for (const r of samples) {
+      expect(r.stopReason).not.toMatch(/^error/);
+      expect(typeof r.match).toBe('boolean');
+      expect(r.golden).toMatch(/^a\d$/);
+      expect(r.prompt).toMatch(/^v\d\?$/);
+    }
+    expect(await db.metrics.count()).toBe(6); // 12 training examples at batch 2
+    loop.dispose();
+  });
+
   it('a training error retries from the low queue, then fails after the 3rd attempt', async () => {
     const { db, loop, queue, add } = await setup();
     const id = await add('gone.jsonl', chatJsonl(4, 'g'), 'high');

@@ -1,0 +1,38 @@
+/**
+ * One sample answer between training steps (issue 4): greedy generation for a held-out prompt with the profile's
+ * logits processors and a time limit, compared with the golden answer by the profile. Never throws: a failure is
+ * recorded as the sample's stop reason so training goes on; generate() frees its tensors itself.
+ */
+import { generate } from '../engine/generate.ts';
+import type { ChatMessage } from '../engine/types.ts';
+import type { SampleRow } from '../store/db.ts';
+import type { Session } from './session.ts';
+
+export async function sampleAnswer(
+  s: Session,
+  chat: { prompt: ChatMessage[]; golden: string },
+  at: { step: number; itemId: number },
+): Promise<SampleRow> {
+  const lastUser = [...chat.prompt].reverse().find((m) => m.role === 'user')?.content ?? '';
+  const base = { modelId: s.modelRow.id, step: at.step, time: Date.now(), itemId: at.itemId, prompt: lastUser, golden: chat.golden };
+  const t0 = Date.now();
+  try {
+    const text = s.tokenizer.renderChat(chat.prompt, { template: s.profile.chatTemplate, addGenerationPrompt: true, enableThinking: false });
+    const ids = s.tokenizer.encode(text);
+    const golden = s.tokenizer.encode(chat.golden).length;
+    const procs = s.profile.logitsProcessors(s.tokenizer, chat.prompt);
+    const r = await generate(s.model, ids, {
+      maxNewTokens: Math.min(256, golden * 2 + 16),
+      temperature: 0,
+      processors: procs.processors,
+      timeLimitMs: s.config.sampleTimeLimitMs,
+      eosTokenIds: [s.tokenizer.eosTokenId],
+      decode: (out) => s.tokenizer.decode(out, { skipSpecialTokens: true }),
+      forward: s.lora ? { linearHook: s.lora.hook() } : undefined,
+    });
+    const cmp = s.profile.compare(r.text, chat.golden);
+    return { ...base, answer: r.text, match: cmp.match, stopReason: r.stopReason, ms: r.ms };
+  } catch (e) {
+    return { ...base, answer: '', match: false, stopReason: `error: ${e instanceof Error ? e.message : String(e)}`, ms: Date.now() - t0 };
+  }
+}
