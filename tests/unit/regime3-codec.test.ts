@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/engine/rng.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildCodebook, loadCodebook } from '../../src/regime3/codebook.ts';
+import { readCodebookFile } from '../../src/regime3/codebook-file.ts';
 import { Regime3DecodeError, decode, encode } from '../../src/regime3/encode.ts';
 import { normalize } from '../../src/regime3/sexpr.ts';
 
@@ -80,6 +84,12 @@ describe('regime-3 codebook', () => {
     bad4.entries[2].token = '+3';
     expect(() => loadCodebook(bad4)).toThrow(/entries\[2\]\.token "\+3" is not one atom in normal form/);
     expect(() => loadCodebook({ ...copy(), size: 3 })).toThrow(/size is 3 but there are/);
+    const dir = mkdtempSync(join(tmpdir(), 'cb-'));
+    writeFileSync(join(dir, 'ok.json'), JSON.stringify(data));
+    expect(readCodebookFile(join(dir, 'ok.json'))).toEqual(data);
+    writeFileSync(join(dir, 'bad.json'), '{"format": ');
+    expect(() => readCodebookFile(join(dir, 'bad.json'))).toThrow(/bad\.json is not valid JSON/);
+    expect(() => readCodebookFile(join(dir, 'none.json'))).toThrow(/cannot read codebook .*none\.json/);
   });
 });
 

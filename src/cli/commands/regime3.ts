@@ -4,13 +4,14 @@
  * write stdout line for line; a bad line gives `line N: …` on stderr and an empty line on stdout, the
  * other lines go on, and the exit code is 1 at the end.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { CliError, numberFlag, parseArgs, requiredFlag } from '../args.ts';
 import { readLines } from '../../engine/data/jsonl.ts';
 import { normalizeRow } from '../../engine/data/normalize.ts';
 import { openFileStream } from '../../engine/data/node-io.ts';
 import { type Codebook, buildCodebook, loadCodebook } from '../../regime3/codebook.ts';
+import { readCodebookFile } from '../../regime3/codebook-file.ts';
 import { decode, encode } from '../../regime3/encode.ts';
 
 const USAGE = 'usage: regime3 build-codebook --data FILE --size N --out FILE [--merges M] [--min-count C] | regime3 encode --codebook FILE | regime3 decode --codebook FILE';
@@ -72,13 +73,7 @@ function codebookJson(book: ReturnType<typeof buildCodebook>): string {
 }
 
 function readCodebook(path: string): Codebook {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new CliError(`cannot read codebook ${path}: ${(e as Error).message}`);
-  }
-  return loadCodebook(json, path);
+  return loadCodebook(readCodebookFile(path), path);
 }
 
 async function streamCommand(kind: 'encode' | 'decode', argv: string[]): Promise<number> {
