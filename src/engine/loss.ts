@@ -23,82 +23,118 @@ function floatOneHot(ids: ArrayLike<number>, depth: number): tf.Tensor2D {
 /** Backends where a transposed matMul operand is much slower than an explicit transpose (PLATFORM-NOTES). */
 const transposeFirst = () => ['wasm', 'cpu'].includes(tf.getBackend());
 
-/**
- * Masked mean cross-entropy of h [N, H] through the head w [H, V] against host-side targets [N].
- * Differentiable in h and w (custom gradient recomputing each chunk's logits). Call inside tf.tidy.
- */
-export function lmHeadLoss(h: tf.Tensor2D, w: tf.Tensor2D, targets: Int32Array, opts: LmLossOptions): tf.Scalar {
-  const [N, H] = h.shape;
-  const V = w.shape[1];
-  if (targets.length !== N) throw new Error(`lmHeadLoss: ${targets.length} targets for ${N} hidden rows`);
-  if (w.shape[0] !== H) throw new Error(`lmHeadLoss: head is [${w.shape}], expected [${H}, V]`);
+/** Host-side selection of the positions that have a target. */
+function selectTargets(targets: Int32Array, V: number): { rows: number[]; tgts: number[] } {
   const rows: number[] = [];
   const tgts: number[] = [];
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < targets.length; i++) {
     const t = targets[i];
     if (t === IGNORE_INDEX) continue;
     if (!Number.isInteger(t) || t < 0 || t >= V) throw new Error(`lmHeadLoss: target ${t} at position ${i} outside [0, ${V})`);
     rows.push(i);
     tgts.push(t);
   }
+  return { rows, tgts };
+}
+
+/**
+ * One chunk: p = softmax(hc·w); loss = Σ −log p[target] (p clamped at 1e-38, so one token contributes at most
+ * ≈ 87.3); with `grads`, also dh = (p − onehot)·wᵀ and dW = hcᵀ·(p − onehot). The one-hot subtraction is a
+ * scatter update, and each [c, V] tensor is freed as soon as it is used: peak ≈ 2 × c × V floats.
+ */
+function chunk(hc: tf.Tensor2D, w: tf.Tensor2D, wT: tf.Tensor2D | null, tgts: number[], grads: boolean): { loss: tf.Scalar; dh?: tf.Tensor2D; dW?: tf.Tensor2D } {
+  const [c] = hc.shape;
+  const V = w.shape[1];
+  const flat = tf.tensor1d(Int32Array.from(tgts, (t, r) => r * V + t), 'int32');
+  const p = tf.tidy(() => tf.reshape(tf.softmax(tf.matMul(hc, w)), [-1])); // [c·V]
+  const picked = tf.gather(p, flat); // [c]
+  const loss = tf.tidy(() => tf.neg(tf.sum(tf.log(tf.maximum(picked, 1e-38))))) as tf.Scalar;
+  if (!grads) {
+    tf.dispose([flat, p, picked]);
+    return { loss };
+  }
+  const dLogits = tf.tidy(() => tf.reshape(tf.tensorScatterUpdate(p, tf.expandDims(flat, 1), tf.sub(picked, 1)), [c, V])); // p − onehot
+  tf.dispose([flat, p, picked]);
+  const dh = (wT ? tf.matMul(dLogits, wT) : tf.matMul(dLogits, w, false, true)) as tf.Tensor2D; // [c, H]
+  const dW = tf.tidy(() => tf.matMul(tf.transpose(hc), dLogits)) as tf.Tensor2D; // [H, V]
+  dLogits.dispose();
+  return { loss, dh, dW };
+}
+
+/**
+ * Masked mean cross-entropy of h [N, H] through the head w [H, V] against host-side targets [N]:
+ * Σ over targets != -100 of −log softmax(h·w)[target], divided by `denominator`. Differentiable in h and w:
+ * the gradient is computed chunk by chunk in the forward pass (the loss is a scalar, so the backward pass
+ * only scales it by dy), which saves recomputing every chunk's logits. Call inside tf.tidy or variableGrads.
+ */
+export function lmHeadLoss(h: tf.Tensor2D, w: tf.Tensor2D, targets: Int32Array, opts: LmLossOptions): tf.Scalar {
+  const [N, H] = h.shape;
+  const V = w.shape[1];
+  if (targets.length !== N) throw new Error(`lmHeadLoss: ${targets.length} targets for ${N} hidden rows`);
+  if (w.shape[0] !== H) throw new Error(`lmHeadLoss: head is [${w.shape}], expected [${H}, V]`);
+  const { rows, tgts } = selectTargets(targets, V);
   const M = rows.length;
   const denom = opts.denominator ?? Math.max(M, 1);
   if (M === 0) return tf.add(tf.mul(tf.sum(h), 0), tf.mul(tf.sum(w), 0)) as tf.Scalar; // connected, zero gradient
-  const chunk = Math.max(1, Math.floor(opts.chunkTokens));
+  const size = Math.max(1, Math.floor(opts.chunkTokens));
   const all = M === N;
-  const bounds: [number, number][] = [];
-  for (let s = 0; s < M; s += chunk) bounds.push([s, Math.min(M, s + chunk)]);
 
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [hIn, wIn, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     const rowIdx = tf.tensor1d(rows, 'int32');
     const hv = (all ? hIn : tf.gather(hIn, rowIdx)) as tf.Tensor2D; // [M, H]
-    save([hv, wIn, rowIdx]);
+    const wT = transposeFirst() ? tf.transpose(wIn) : null; // [V, H]: one transpose instead of one per chunk
     let total: tf.Tensor = tf.scalar(0);
-    for (const [s, e] of bounds) {
-      const next = tf.tidy(() => {
-        const logits = tf.matMul(tf.slice(hv, [s, 0], [e - s, H]), wIn as tf.Tensor2D); // [c, V]
-        const flat = Int32Array.from({ length: e - s }, (_, r) => r * V + tgts[s + r]);
-        const picked = tf.gather(tf.reshape(logits, [-1]), tf.tensor1d(flat, 'int32')); // [c]
-        return tf.add(total, tf.sum(tf.sub(tf.logSumExp(logits, 1), picked)));
-      });
-      total.dispose();
-      total = next;
+    let dW: tf.Tensor | null = null;
+    const dhParts: tf.Tensor[] = [];
+    for (let s = 0; s < M; s += size) {
+      const e = Math.min(M, s + size);
+      const hc = tf.slice(hv, [s, 0], [e - s, H]);
+      const r = chunk(hc, wIn, wT, tgts.slice(s, e), true);
+      hc.dispose();
+      const nextTotal = tf.add(total, r.loss);
+      const nextDW: tf.Tensor = dW ? tf.add(dW, r.dW!) : r.dW!;
+      tf.dispose([total, r.loss, ...(dW ? [dW, r.dW!] : [])]);
+      total = nextTotal;
+      dW = nextDW;
+      dhParts.push(r.dh!);
     }
+    wT?.dispose();
+    const dhv = dhParts.length === 1 ? dhParts[0] : tf.concat(dhParts, 0); // [M, H]
+    if (dhParts.length > 1) tf.dispose(dhParts);
+    const dh = all ? dhv : tf.tidy(() => tf.scatterND(tf.expandDims(rowIdx, 1), dhv, [N, H])); // rows without a target get 0
+    if (!all) tf.dispose([dhv, hv]);
+    rowIdx.dispose();
+    save([dh, dW!]);
     const value = tf.div(total, denom) as tf.Scalar;
     return {
       value,
       gradFunc: (dy: tf.Scalar, saved: tf.Tensor[]) => {
-        const [hvS, wS, idxS] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
         const scale = tf.div(dy, denom);
-        const wT = transposeFirst() ? tf.transpose(wS) : null; // [V, H]: one transpose instead of one per chunk
-        let dW: tf.Tensor = tf.zerosLike(wS);
-        const dhParts: tf.Tensor[] = [];
-        for (const [s, e] of bounds) {
-          const [dh, nextDW] = tf.tidy(() => {
-            const hc = tf.slice(hvS, [s, 0], [e - s, H]);
-            const logits = tf.matMul(hc, wS); // [c, V]
-            const oneHot = floatOneHot(tgts.slice(s, e), V);
-            const dLogits = tf.mul(tf.sub(tf.softmax(logits), oneHot), scale); // [c, V]
-            const dhc = wT ? tf.matMul(dLogits, wT) : tf.matMul(dLogits, wS, false, true); // [c, H]
-            return [dhc, tf.add(dW, tf.matMul(tf.transpose(hc), dLogits))]; // dW += hcᵀ · dLogits  [H, V]
-          });
-          dW.dispose();
-          dW = nextDW;
-          dhParts.push(dh);
-        }
-        wT?.dispose();
-        scale.dispose();
-        const dhv = dhParts.length === 1 ? dhParts[0] : tf.concat(dhParts, 0); // [M, H]
-        if (dhParts.length > 1) dhParts.forEach((t) => t.dispose());
-        if (all) return [dhv, dW];
-        const dh = tf.scatterND(tf.expandDims(idxS, 1), dhv, [N, H]); // rows without a target get 0
-        dhv.dispose();
-        return [dh, dW];
+        return [tf.mul(saved[0], scale), tf.mul(saved[1], scale)];
       },
     };
   });
   return f(h, w) as tf.Scalar;
+}
+
+/** The same loss without gradients (evaluation): Σ / denominator, chunked, call inside tf.tidy. */
+export function lmHeadLossValue(h: tf.Tensor2D, w: tf.Tensor2D, targets: Int32Array, opts: LmLossOptions): tf.Scalar {
+  const [N, H] = h.shape;
+  const { rows, tgts } = selectTargets(targets, w.shape[1]);
+  const M = rows.length;
+  const denom = opts.denominator ?? Math.max(M, 1);
+  if (M === 0) return tf.scalar(0);
+  const size = Math.max(1, Math.floor(opts.chunkTokens));
+  return tf.tidy(() => {
+    const hv = M === N ? h : (tf.gather(h, tf.tensor1d(rows, 'int32')) as tf.Tensor2D);
+    let total: tf.Tensor = tf.scalar(0);
+    for (let s = 0; s < M; s += size) {
+      const e = Math.min(M, s + size);
+      total = tf.add(total, chunk(tf.slice(hv, [s, 0], [e - s, H]), w, null, tgts.slice(s, e), false).loss);
+    }
+    return tf.div(total, denom) as tf.Scalar;
+  });
 }
 
 /** Reference: the same loss with full logits and plain autodiff (tests and tiny vocabularies only). */

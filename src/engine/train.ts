@@ -12,7 +12,7 @@ import { AdamW, finiteGate, globalNormClip, type NamedArray, type OptimizerState
 import { LoraAdapter } from './lora.ts';
 import type { HfTensor } from './model.ts';
 import { collate, planBatches } from './data/collate.ts';
-import { lmHeadLoss } from './loss.ts';
+import { lmHeadLoss, lmHeadLossValue } from './loss.ts';
 import { lr } from './schedule.ts';
 import { Rng, rngFor } from './rng.ts';
 import { TrainingError } from './errors.ts';
@@ -141,10 +141,10 @@ function toInputs(b: TrainBatch) {
 }
 
 /** Loss of one batch as Σ / denominator (chunked head); call inside a tidy or variableGrads. */
-function batchLoss(model: CausalLM, b: TrainBatch, cfg: TrainConfig, denominator: number, hook?: LinearHook): tf.Scalar {
+function batchLoss(model: CausalLM, b: TrainBatch, cfg: TrainConfig, denominator: number, hook?: LinearHook, grads = true): tf.Scalar {
   const h = model.hidden(toInputs(b), { linearHook: hook }); // [B, T, H]
   const flat = tf.reshape(h, [b.batchSize * b.seqLen, h.shape[2]]) as tf.Tensor2D;
-  return lmHeadLoss(flat, model.headWeight(), b.targets, { chunkTokens: cfg.lmHeadChunkTokens, denominator });
+  return (grads ? lmHeadLoss : lmHeadLossValue)(flat, model.headWeight(), b.targets, { chunkTokens: cfg.lmHeadChunkTokens, denominator });
 }
 
 const realTokens = (b: TrainBatch) => b.segmentIds.reduce((n, s) => n + (s !== 0 ? 1 : 0), 0);
@@ -161,7 +161,7 @@ export async function evaluate(model: CausalLM, source: ExampleSource, cfg: Trai
   for (const idx of plan) {
     const b = collate(idx.map((i) => source.get(i)), { pack: cfg.pack, maxLength: cfg.maxLength, padTokenId });
     if (b.numTargets === 0) continue;
-    const next = tf.tidy(() => tf.add(sum, batchLoss(model, b, cfg, 1, hook)));
+    const next = tf.tidy(() => tf.add(sum, batchLoss(model, b, cfg, 1, hook, false)));
     sum.dispose();
     sum = next;
     tokens += b.numTargets;

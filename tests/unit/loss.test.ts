@@ -4,7 +4,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { lmHeadLoss, lmHeadLossUnchunked } from '../../src/engine/loss.ts';
+import { lmHeadLoss, lmHeadLossUnchunked, lmHeadLossValue } from '../../src/engine/loss.ts';
 import { Rng } from '../../src/engine/rng.ts';
 
 function randn(rng: Rng, n: number, s = 1): Float32Array {
@@ -31,6 +31,9 @@ for (const backend of ['cpu', 'wasm']) {
         const a = tf.valueAndGrads((hh: tf.Tensor, ww: tf.Tensor) => lmHeadLoss(hh as tf.Tensor2D, ww as tf.Tensor2D, targets, { chunkTokens: chunk }))([h, w]);
         const b = tf.valueAndGrads((hh: tf.Tensor, ww: tf.Tensor) => lmHeadLossUnchunked(hh as tf.Tensor2D, ww as tf.Tensor2D, targets))([h, w]);
         expect(Math.abs((await a.value.data())[0] - (await b.value.data())[0])).toBeLessThan(1e-5);
+        const v = lmHeadLossValue(h, w, targets, { chunkTokens: chunk });
+        expect(Math.abs((await v.data())[0] - (await b.value.data())[0])).toBeLessThan(1e-5);
+        v.dispose();
         for (let k = 0; k < 2; k++) {
           const ga = await a.grads[k].data(), gb = await b.grads[k].data();
           let maxDiff = 0;
