@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { run as regime3Cli } from '../../src/cli/commands/regime3.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -80,4 +81,14 @@ describe('CLI gen-data and regime3 (child process)', () => {
     expect(dec.stderr).toMatch(/line 3: unknown code <E999>/);
     expect(dec.stdout).toBe(`${answers[0]}\n${answers[1]}\n\n2.5\n`);
   }, 60_000);
+
+  it('build-codebook names the file and line of an answer that is not canonical', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'r3-'));
+    const data = join(dir, 'bad.jsonl');
+    const row = (a: string) => JSON.stringify({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: a }] });
+    writeFileSync(data, `${row('(a b)')}\n\n${row('(a b')}\n`);
+    await expect(regime3Cli(['build-codebook', '--data', data, '--size', '8', '--out', join(dir, 'cb.json')])).rejects.toThrow(
+      /bad\.jsonl:3: messages\[1\]\.content is not a canonical S-expression: unclosed/,
+    );
+  });
 });

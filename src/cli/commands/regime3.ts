@@ -13,6 +13,7 @@ import { openFileStream } from '../../engine/data/node-io.ts';
 import { type Codebook, buildCodebook, loadCodebook } from '../../regime3/codebook.ts';
 import { readCodebookFile } from '../../regime3/codebook-file.ts';
 import { decode, encode } from '../../regime3/encode.ts';
+import { SexprParseError, parse } from '../../regime3/sexpr.ts';
 
 const USAGE = 'usage: regime3 build-codebook --data FILE --size N --out FILE [--merges M] [--min-count C] | regime3 encode --codebook FILE | regime3 decode --codebook FILE';
 
@@ -38,6 +39,12 @@ async function readAnswers(path: string): Promise<string[]> {
     const msgs = r.example.messages;
     const last = msgs[msgs.length - 1];
     if (last.role !== 'assistant') throw new CliError(`${path}:${line}: messages[${msgs.length - 1}].role the last message must be the assistant answer`);
+    try {
+      parse(last.content);
+    } catch (e) {
+      if (e instanceof SexprParseError) throw new CliError(`${path}:${line}: messages[${msgs.length - 1}].content is not a canonical S-expression: ${e.message}`);
+      throw e;
+    }
     answers.push(last.content);
   }
   return answers;
@@ -56,7 +63,6 @@ async function buildCommand(argv: string[]): Promise<number> {
   try {
     book = buildCodebook(answers, { size, merges, minCount }, data);
   } catch (e) {
-    // Expression i is the answer of the i-th row; rows are one a line unless the file has blank lines.
     throw new CliError(`${data}: ${(e as Error).message}`);
   }
   writeFileSync(out, codebookJson(book));
