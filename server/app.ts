@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { DataGenRequest, EvalJobRequest, JobStatus, JobType, PowerProfile, VersionInfo } from '../src/remote/api.ts';
+import type { DataGenRequest, DataGenResult, EvalJobRequest, JobStatus, JobType, PowerProfile, VersionInfo } from '../src/remote/api.ts';
 import { openDb, type Db } from './db.ts';
 import { HttpError, applyCors, checkAccess, optBool, optNumber, optString, optStringArray, readJson, reqString, sendError, sendJson, type Access, type Keys } from './http.ts';
 import { Registry, checkId } from './registry.ts';
@@ -229,6 +229,14 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       json(res, job);
     } },
     { method: 'GET', path: /^\/eval\/jobs\/([^/]+)$/, access: 'read', handler: async (_q, res, p) => json(res, jobs.require(decodeURIComponent(p[0]), 'eval')) },
+    { method: 'GET', path: /^\/data_gen\/jobs\/([^/]+)\/shards\/([^/]+)$/, access: 'read', handler: async (_q, res, p) => {
+      const job = jobs.require(decodeURIComponent(p[0]), 'data_gen');
+      const name = decodeURIComponent(p[1]);
+      const shard = (job.result as DataGenResult | null)?.shards.find((s) => s.name === name);
+      if (!shard) throw new HttpError(404, `Job ${job.id} has no shard "${name}"${job.status === 'done' ? '' : ` (the job is ${job.status})`}.`, 'not_found_error');
+      res.writeHead(200, { 'Content-Type': 'application/jsonl; charset=utf-8', 'Content-Disposition': `attachment; filename="${shard.name}"` });
+      res.end(shard.jsonl);
+    } },
     { method: 'GET', path: /^\/data_gen\/jobs\/([^/]+)$/, access: 'read', handler: async (_q, res, p) => json(res, jobs.require(decodeURIComponent(p[0]), 'data_gen')) },
     { method: 'GET', path: /^\/jobs$/, access: 'read', handler: async (_q, res, _p, query) => {
       const type = query.get('type') ?? undefined;

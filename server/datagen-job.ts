@@ -51,17 +51,19 @@ export async function runDataGenJob(job: Job, host: ModelHost, jobs: JobStore, l
   } else if (p.strategy === 'self_instruct') {
     const domain = p.config.domain ?? 'general knowledge';
     const maxTokens = Math.min(p.config.max_tokens ?? limits.maxTokens, limits.maxTokens);
-    await host.withModel(job.model_id, async (model) => {
+    await host.session(job.model_id, async (run) => {
       const attempts = n * 3;
       for (let a = 0; a < attempts && examples.length < n; a++) {
         const common = { maxTokens, topP: 0.95, stop: [], timeLimitMs: limits.timeLimitMs, seed: seed * 1000 + a };
-        const q = await model.generate(
-          model.chatPrompt([{ role: 'user', content: `Write one new, self-contained question about ${domain}. Reply with the question only.` }]),
-          { ...common, temperature: 1 },
-        );
-        const question = q.text.trim();
+        const question = await run(async (model) => {
+          const q = await model.generate(
+            model.chatPrompt([{ role: 'user', content: `Write one new, self-contained question about ${domain}. Reply with the question only.` }]),
+            { ...common, temperature: 1 },
+          );
+          return q.text.trim();
+        });
         if (question === '') continue;
-        const answer = await model.generate(model.chatPrompt([{ role: 'user', content: question }]), { ...common, temperature: 0.7 });
+        const answer = await run((model) => model.generate(model.chatPrompt([{ role: 'user', content: question }]), { ...common, temperature: 0.7 }));
         examples.push({ messages: [{ role: 'user', content: question }, { role: 'assistant', content: answer.text.trim() }], metadata: { source: 'self_instruct', domain } });
         progress(examples.length / n);
       }

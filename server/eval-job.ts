@@ -21,7 +21,7 @@ export async function runEvalJob(job: Job, host: ModelHost, registry: Registry, 
   const ds = registry.requireDataset(p.dataset_ref);
   const examples = await readChatJsonl(ds.path, ds.id, p.max_samples ?? Infinity);
   if (examples.length === 0) throw new Error(`Dataset "${ds.id}" holds no examples.`);
-  return host.withModel(job.model_id, async (model) => {
+  return host.session(job.model_id, async (run) => {
     const results: EvalExampleResult[] = [];
     let lossSum = 0;
     for (let i = 0; i < examples.length; i++) {
@@ -29,17 +29,19 @@ export async function runEvalJob(job: Job, host: ModelHost, registry: Registry, 
       const last = msgs.length - 1;
       const prompt = msgs.slice(0, last);
       const golden = msgs[last].content;
-      const procs = profile.logitsProcessors(model.tokenizer, prompt);
-      const out = await model.generate(model.chatPrompt(prompt, profile.chatTemplate), {
-        maxTokens: limits.maxTokens,
-        temperature: 0,
-        topP: 1,
-        stop: [],
-        timeLimitMs: limits.timeLimitMs,
-        processors: procs.processors,
+      const { out, loss } = await run(async (model) => {
+        const procs = profile.logitsProcessors(model.tokenizer, prompt);
+        const gen = await model.generate(model.chatPrompt(prompt, profile.chatTemplate), {
+          maxTokens: limits.maxTokens,
+          temperature: 0,
+          topP: 1,
+          stop: [],
+          timeLimitMs: limits.timeLimitMs,
+          processors: procs.processors,
+        });
+        return { out: gen, loss: await model.answerLoss(prompt, golden, profile.chatTemplate) };
       });
       const verdict = profile.compare(out.text, golden);
-      const loss = await model.answerLoss(prompt, golden, profile.chatTemplate);
       lossSum += loss;
       const userTurns = prompt.filter((m) => m.role === 'user');
       results.push({ index: i, messages: prompt, prompt: userTurns[userTurns.length - 1]?.content ?? '', expected: golden, output: out.text, correct: verdict.match, score: verdict.score, loss });

@@ -110,6 +110,27 @@ export class ModelHost {
     });
   }
 
+  /**
+   * A job's access to model `id` one step at a time: each `run` holds the lock only for its step, so chat
+   * requests interleave with long jobs. Steps use the loaded model while it is `id`; if another model is
+   * activated meanwhile (or `id` is not loaded), the session loads its own copy once and frees it at the end.
+   */
+  async session<T>(id: string, fn: (run: <U>(step: (m: InferenceModel) => Promise<U>) => Promise<U>) => Promise<T>): Promise<T> {
+    const rec = this.registry.requireModel(id);
+    const own: { model: InferenceModel | null } = { model: null };
+    try {
+      return await fn((step) =>
+        this.lock.run(async () => {
+          if (!own.model && this.model && this.info.model_id === id) return step(this.model);
+          own.model ??= await this.engine.load(rec.path);
+          return step(own.model);
+        }),
+      );
+    } finally {
+      own.model?.dispose();
+    }
+  }
+
   dispose(): void {
     this.model?.dispose();
     this.model = null;

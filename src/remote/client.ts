@@ -260,6 +260,11 @@ export class RemoteClient {
   dataGenJob(id: string): Promise<Job<DataGenResult>> {
     return this.get(`/data_gen/jobs/${encodeURIComponent(id)}`);
   }
+  /** One shard of a finished data-gen job as chat JSONL text. */
+  async dataGenShard(jobId: string, name: string): Promise<string> {
+    const res = await this.send(`/data_gen/jobs/${encodeURIComponent(jobId)}/shards/${encodeURIComponent(name)}`, { auth: 'read', idempotent: true });
+    return res.text();
+  }
   async jobs(filter: { type?: JobType; status?: JobStatus; limit?: number } = {}): Promise<Job[]> {
     const q = new URLSearchParams();
     if (filter.type) q.set('type', filter.type);

@@ -227,6 +227,8 @@ describe('inference node', () => {
     const lines = res.shards.flatMap((s) => s.jsonl.trim().split('\n')).map((l) => JSON.parse(l) as ChatExample);
     expect(lines).toEqual([0, 1, 2, 3, 4].map((i) => generateExample('arith', 1, i)));
     expect(lines[1].messages[0].content).toMatch(/^Compute /);
+    expect(await reader.dataGenShard(b.id, res.shards[2].name)).toBe(res.shards[2].jsonl);
+    await expect(reader.dataGenShard(b.id, 'nope.jsonl')).rejects.toMatchObject({ status: 404 });
 
     const evalJobs = await reader.jobs({ type: 'eval', status: 'done' });
     const evalDone = evalJobs[0];
