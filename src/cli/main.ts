@@ -33,8 +33,10 @@ function listCommands(): string[] {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof CliError) process.stderr.write(`error: ${err.message}\n`);
-    else {
+    if (err instanceof CliError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exit(err.exitCode);
+    } else {
       const e = err as Error;
       process.stderr.write(`error: ${e?.message ?? String(err)}\n`);
       if (process.env.DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
