@@ -136,7 +136,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       try {
         const id = checkId(form.fields.id ?? '', 'id');
         if (!form.filePath) throw new HttpError(400, 'Field "file" (the zipped model folder) is missing.', 'invalid_request_error', 'file');
-        await extractZip(form.filePath, tmpFolder);
+        await extractZip(form.filePath, tmpFolder, 2 * maxModel);
         try {
           await opts.engine.validateFolder(tmpFolder);
         } catch (e) {

@@ -86,8 +86,11 @@ function stripTopFolder(names: string[]): { strip: string } {
   return { strip: '' };
 }
 
-/** Unzips `zipPath` into `destDir` (created); 400 for data that is not a zip or holds unsafe paths. */
-export async function extractZip(zipPath: string, destDir: string): Promise<string[]> {
+/**
+ * Unzips `zipPath` into `destDir` (created); 400 for data that is not a zip or holds unsafe paths,
+ * 413 when the unzipped files add up to more than `maxBytes` (a zip bomb).
+ */
+export async function extractZip(zipPath: string, destDir: string, maxBytes = Infinity): Promise<string[]> {
   const names: string[] = [];
   // First pass: list entry names (streamed; entries are not inflated).
   await new Promise<void>((resolve, reject) => {
@@ -137,6 +140,7 @@ export async function extractZip(zipPath: string, destDir: string): Promise<stri
   mkdirSync(destDir, { recursive: true });
   // Second pass: inflate each entry straight to disk.
   const written: string[] = [];
+  let total = 0;
   await new Promise<void>((resolve, reject) => {
     let pending = 0;
     let ended = false;
@@ -153,6 +157,7 @@ export async function extractZip(zipPath: string, destDir: string): Promise<stri
       written.push(path.slice(destDir.length + 1));
       file.ondata = (err, chunk, final) => {
         if (err) error = new HttpError(400, `The uploaded zip is corrupt (${file.name}): ${err.message}`);
+        else if ((total += chunk.length) > maxBytes) error ??= new HttpError(413, `The unzipped model is over the limit of ${maxBytes} bytes.`, 'request_too_large');
         else writeSync(fd, chunk);
         if (err || final) {
           closeSync(fd);
