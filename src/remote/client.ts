@@ -225,21 +225,28 @@ export class RemoteClient {
     if (!res.body) throw new RemoteError('The streamed answer has no body.', res.status, url, 'bad_response');
     let text = '';
     let finishReason: string | null = null;
-    for await (const data of sseData(res.body)) {
-      let obj: ChatCompletionChunk | ErrorBody;
-      try {
-        obj = JSON.parse(data) as ChatCompletionChunk | ErrorBody;
-      } catch {
-        throw new RemoteError(`A streamed event is not JSON: ${data.slice(0, 80)}`, res.status, url, 'bad_response');
+    try {
+      for await (const data of sseData(res.body)) {
+        let obj: ChatCompletionChunk | ErrorBody;
+        try {
+          obj = JSON.parse(data) as ChatCompletionChunk | ErrorBody;
+        } catch {
+          throw new RemoteError(`A streamed event is not JSON: ${data.slice(0, 80)}`, res.status, url, 'bad_response');
+        }
+        if ('error' in obj) throw new RemoteError(obj.error.message, Number(obj.error.code) || 500, url, obj.error.type);
+        const choice = obj.choices?.[0];
+        const delta = choice?.delta?.content;
+        if (delta) {
+          text += delta;
+          onDelta(delta);
+        }
+        if (choice?.finish_reason) finishReason = choice.finish_reason;
       }
-      if ('error' in obj) throw new RemoteError(obj.error.message, Number(obj.error.code) || 500, url, obj.error.type);
-      const choice = obj.choices?.[0];
-      const delta = choice?.delta?.content;
-      if (delta) {
-        text += delta;
-        onDelta(delta);
-      }
-      if (choice?.finish_reason) finishReason = choice.finish_reason;
+    } catch (e) {
+      // Stop pressed: the text so far is the answer
+      if (signal?.aborted) return { text, finishReason: 'aborted' };
+      if (e instanceof RemoteError) throw e;
+      throw new RemoteError(`The stream broke off: ${(e as Error).message}`, 0, url, 'network');
     }
     return { text, finishReason };
   }

@@ -161,6 +161,18 @@ describe('RemoteClient', () => {
     await expect(c.chatStream({ messages: [{ role: 'user', content: 'hi' }] }, () => undefined)).rejects.toMatchObject({ status: 500, message: 'generation failed' });
   });
 
+  it('stops a stream on abort and keeps the text so far', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.write('data: {"choices":[{"index":0,"delta":{"content":"partial"},"finish_reason":null}]}\n\n');
+      // never ends by itself
+    });
+    const c = new RemoteClient({ baseUrl: url });
+    const ac = new AbortController();
+    const r = await c.chatStream({ messages: [{ role: 'user', content: 'hi' }] }, () => ac.abort(), ac.signal);
+    expect(r).toEqual({ text: 'partial', finishReason: 'aborted' });
+  });
+
   it('refuses a URL that is not http(s)', () => {
     expect(() => new RemoteClient({ baseUrl: 'ftp://x' })).toThrow(/http/);
   });
