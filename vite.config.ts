@@ -39,6 +39,8 @@ function tfjsWasm(): Plugin {
 }
 
 export default defineConfig({
+  // 'mpa': a missing file is a 404, not index.html (model folders probe optional files such as model.safetensors.index.json).
+  appType: 'mpa',
   plugins: [svelte(), tfjsWasm()],
   server: { headers: isolationHeaders },
   preview: { headers: isolationHeaders },

@@ -15,7 +15,7 @@ interface GpuLike {
 }
 
 async function adapterLimits(): Promise<{ maxStorageBufferBindingSize?: number; label: string }> {
-  const gpu = (navigator as Navigator & { gpu?: GpuLike }).gpu;
+  const gpu = (navigator as unknown as { gpu?: GpuLike }).gpu;
   try {
     const a = gpu ? await gpu.requestAdapter() : null;
     if (!a) return { label: 'assumed 24 GB card, no WebGPU adapter here' };
@@ -26,13 +26,13 @@ async function adapterLimits(): Promise<{ maxStorageBufferBindingSize?: number; 
   }
 }
 
-export async function mountWorkbench(target: HTMLElement, api: WorkbenchApi, db: WorkbenchDb): Promise<WorkbenchState> {
+export async function mountWorkbench(target: HTMLElement, api: WorkbenchApi, db: WorkbenchDb, opts: { backendParamError?: string } = {}): Promise<WorkbenchState> {
   const state = new WorkbenchState(db, () => api.storageEstimate());
   state.start();
   const a = await adapterLimits();
   mount(App, {
     target,
-    props: { api, state, limits: { deviceBytes: DEFAULT_DEVICE_BYTES, deviceLabel: a.label, maxStorageBufferBindingSize: a.maxStorageBufferBindingSize } },
+    props: { api, state, startupNotice: opts.backendParamError ?? '', limits: { deviceBytes: DEFAULT_DEVICE_BYTES, deviceLabel: a.label, maxStorageBufferBindingSize: a.maxStorageBufferBindingSize } },
   });
   return state;
 }

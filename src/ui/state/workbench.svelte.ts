@@ -39,6 +39,8 @@ export class WorkbenchState {
   /** Smoothing weight of the loss chart and the smoothed loss (W&B style), 0–0.99. */
   smoothing = $state(0.9);
   etaMsPerToken = $state<number | null>(null);
+  /** 'waiting' when another tab holds the training lock: this tab only watches. */
+  role = $state<'trainer' | 'waiting'>('trainer');
 
   activeModel = $derived(this.models.find((m) => m.active === 1));
   currentItem = $derived(this.queue.find((q) => q.id === this.daemon?.currentItemId));
@@ -95,6 +97,10 @@ export class WorkbenchState {
     for (const t of this.timers) clearInterval(t);
     this.subs = [];
     this.timers = [];
+  }
+
+  setRole(role: 'trainer' | 'waiting'): void {
+    this.role = role;
   }
 
   /** Changes the smoothing weight and recomputes the smoothed series. */
