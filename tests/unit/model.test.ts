@@ -115,6 +115,22 @@ for (const backend of ['cpu', 'wasm'] as const) {
       model.dispose();
     });
 
+    it('head_dim ≠ hidden/heads, MHA (nkv = nh) and MQA (nkv = 1): KV cache agrees with the full pass', async () => {
+      for (const over of [{ headDim: 8 }, { numKeyValueHeads: 4 }, { numKeyValueHeads: 1, headDim: 6 }]) {
+        const model = Qwen3Model.random(testConfig(over), 6);
+        const ids = [3, 1, 4, 1, 5];
+        const x = singleSequence(ids);
+        const full = await logitsOf(model, x);
+        disposeInputs(x);
+        const cache = model.createKvCache();
+        const a = model.decode(ids.slice(0, 4), cache), b = model.decode(ids.slice(4), cache);
+        expect(maxAbsDiff((await a.data()) as Float32Array, full.subarray(3 * 40, 4 * 40))).toBeLessThan(1e-5);
+        expect(maxAbsDiff((await b.data()) as Float32Array, full.subarray(4 * 40, 5 * 40))).toBeLessThan(1e-5);
+        tf.dispose([a, b, ...cache.k, ...cache.v]);
+        model.dispose();
+      }
+    });
+
     it('gradients agree with finite differences (embedding included)', async () => {
       const model = Qwen3Model.random(testConfig({ tieWordEmbeddings: backend === 'cpu' }), 3);
       // make norms non-trivial so their gradients matter
