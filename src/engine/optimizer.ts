@@ -44,25 +44,28 @@ export class AdamW {
   apply(params: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number, ok: tf.Scalar, gradScale?: tf.Scalar): void {
     const { beta1: b1, beta2: b2, eps, weightDecay } = this.opts;
     tf.tidy(() => {
-      const okBool = tf.cast(ok, 'bool');
-      const zero = tf.scalar(0);
+      const gate = gradScale ? tf.mul(ok, gradScale) : ok; // 0 on a skipped step
       const t = tf.add(this.t, ok);
       const tSafe = tf.maximum(t, 1);
-      const c1 = tf.sub(1, tf.pow(tf.scalar(b1), tSafe)); // bias corrections
-      const c2 = tf.sub(1, tf.pow(tf.scalar(b2), tSafe));
+      const c1 = tf.div(1, tf.sub(1, tf.pow(tf.scalar(b1), tSafe))); // 1 / bias corrections
+      const c2 = tf.div(1, tf.sub(1, tf.pow(tf.scalar(b2), tSafe)));
+      const k1 = tf.mul(ok, 1 - b1);
+      const k2 = tf.mul(ok, 1 - b2);
       const step = tf.mul(ok, lr);
+      const decay = tf.sub(1, tf.mul(step, weightDecay)); // decoupled: p ← p·(1 − lr·wd) − lr·update
       for (const [name, p] of params) {
         const g0 = grads[name];
         if (!g0) continue;
         const s = this.slot(name, p);
-        const g = tf.where(okBool, gradScale ? tf.mul(g0, gradScale) : g0, zero); // zero (not NaN) when skipped
-        const m = tf.add(s.m, tf.mul(tf.mul(ok, 1 - b1), tf.sub(g, s.m)));
-        const v = tf.add(s.v, tf.mul(tf.mul(ok, 1 - b2), tf.sub(tf.square(g), s.v)));
-        let upd: tf.Tensor = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
-        if (weightDecay > 0 && p.rank >= 2) upd = tf.add(upd, tf.mul(p, weightDecay));
+        // finite values only (a same-shape select; a broadcast scalar condition would tile), then the gate
+        const g = tf.mul(tf.where(tf.isFinite(g0), g0, tf.zerosLike(g0)), gate);
+        const m = tf.add(s.m, tf.mul(k1, tf.sub(g, s.m)));
+        const v = tf.add(s.v, tf.mul(k2, tf.sub(tf.square(g), s.v)));
+        const upd = tf.div(tf.mul(m, c1), tf.add(tf.sqrt(tf.mul(v, c2)), eps));
         s.m.assign(m);
         s.v.assign(v);
-        p.assign(tf.sub(p, tf.mul(step, upd)));
+        const kept = weightDecay > 0 && p.rank >= 2 ? tf.mul(p, decay) : p;
+        p.assign(tf.sub(kept, tf.mul(upd, step)));
       }
       this.t.assign(t);
     });
