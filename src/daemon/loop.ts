@@ -234,6 +234,7 @@ export class TrainingLoop {
     let quota: string | null = null;
     let timedCheckpoint = false;
     let lastCheckpointAt = Date.now();
+    let stepsSinceCheckpoint = 0;
     let buffered: MetricRow[] = [];
     let lastLoss: number | null = null;
     const everyMs = this.o.checkpointEveryMs ?? 5 * 60_000;
@@ -268,6 +269,7 @@ export class TrainingLoop {
         return;
       }
       lastCheckpointAt = Date.now();
+      stepsSinceCheckpoint = 0;
       progress = p;
       await this.queue.setProgress(id, p);
       await this.models.recordLineage(s.modelRow.id, { itemId: id, fileName: item.name, fromStep: snap.step - snap.state.fileStep, toStep: snap.step, outcome: 'in_progress' }, snap.step);
@@ -275,7 +277,13 @@ export class TrainingLoop {
     };
 
     let result: JobResult | null = null;
-    let resumeState: TrainerState | undefined = item.progress.fileStep > 0 && s.state ? this.resumeState(s.state, item.progress) : undefined;
+    // The session may be ahead of the item's checkpointed progress (e.g. after a checkpoint failed): continue from memory.
+    const inMemory = s.itemId === id && s.state !== null && s.state.fileStep >= item.progress.fileStep && s.state.fileStep < s.state.fileSteps;
+    let resumeState: TrainerState | undefined = inMemory
+      ? { ...s.state! }
+      : item.progress.fileStep > 0 && s.state
+        ? this.resumeState(s.state, item.progress)
+        : undefined;
     await this.state.set({ status: 'training', reason: `Training ${item.name}` });
     try {
       for (;;) {
@@ -302,13 +310,14 @@ export class TrainingLoop {
                 await this.controls.markHandled(c.id!);
                 return 'stop';
               }
-              if (Date.now() - lastCheckpointAt >= everyMs) {
+              if (stepsSinceCheckpoint > 0 && Date.now() - lastCheckpointAt >= everyMs) {
                 timedCheckpoint = true;
                 return 'stop';
               }
               return 'continue';
             },
             onStep: async (m) => {
+              stepsSinceCheckpoint++;
               buffered.push({ modelId: s.modelRow.id, step: m.step, time: Date.now(), itemId: id, fileStep: m.fileStep, loss: m.loss, lr: m.lr, gradNorm: m.gradNorm, tokens: m.tokens, ms: m.msPerStep, tokensPerSecond: m.tokensPerSecond });
               if (m.loss !== null) {
                 lastLoss = m.loss;
@@ -332,6 +341,7 @@ export class TrainingLoop {
         s.optimizer = result.optimizer;
         s.lora = result.lora;
         s.state = { ...result.state };
+        s.itemId = id;
         if (result.status === 'stopped' && timedCheckpoint && !quota && !control) {
           resumeState = { ...result.state };
           continue; // a timed checkpoint was taken at the job's end: carry on exactly there

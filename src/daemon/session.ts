@@ -40,6 +40,8 @@ export interface Session {
   lora?: LoraAdapter;
   /** Cumulative state after the last step trained in this session (null before any). */
   state: TrainerState | null;
+  /** Item whose file position `state` holds (it may be ahead of that item's checkpointed progress). */
+  itemId: number | null;
   /** Checkpoint the session was loaded from. */
   fromCheckpoint: CheckpointRow | null;
 }
@@ -79,7 +81,7 @@ export async function openSession(
   if (added.length) tokenizer.addTokens(added);
   if (!checkpoint) {
     const model = await loadModel(folders.base);
-    return { modelRow, model, tokenizer, profile, config, state: null, fromCheckpoint: null };
+    return { modelRow, model, tokenizer, profile, config, state: null, itemId: null, fromCheckpoint: null };
   }
   const st = checkpoint.manifest.trainerState as unknown as StoredTrainerState;
   const weights = new Map<string, HfTensor>(byPrefix(checkpoint.tensors, W).map((a) => [a.name, { shape: a.shape, data: a.data }]));
@@ -93,7 +95,7 @@ export async function openSession(
   const optimizer = new AdamW({ beta1: config.beta1, beta2: config.beta2, eps: config.adamEps, weightDecay: config.weightDecay });
   const slots = byPrefix(checkpoint.tensors, O);
   if (slots.length > 0) optimizer.importState({ step: st.optimizerStep, slots }, lora ? lora.weights : model.weights);
-  return { modelRow, model, tokenizer, profile, config, optimizer, lora, state: { ...st.trainer }, fromCheckpoint: checkpoint.manifest };
+  return { modelRow, model, tokenizer, profile, config, optimizer, lora, state: { ...st.trainer }, itemId: st.itemId, fromCheckpoint: checkpoint.manifest };
 }
 
 export function disposeSession(s: Session | null): void {

@@ -38,11 +38,13 @@ const CONFIG = {
   bucketByLength: false,
 };
 
-async function setup(extra: Record<string, unknown> = {}) {
+type LoopOpts = ConstructorParameters<typeof TrainingLoop>[0];
+async function setup(extra: Record<string, unknown> = {}, prepare?: (db: WorkbenchDb) => void, loopExtra: Partial<LoopOpts> = {}) {
   const db = new WorkbenchDb(`daemon-test-${n++}-${Date.now()}`);
+  prepare?.(db);
   dbs.push(db);
-  const make = (onStep?: ConstructorParameters<typeof TrainingLoop>[0]['onStep']) =>
-    new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny test model', ref: 'mem:' }, chunkBytes: 16 * 1024, pollMs: 10, onStep });
+  const make = (onStep?: LoopOpts['onStep']) =>
+    new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny test model', ref: 'mem:' }, chunkBytes: 16 * 1024, pollMs: 10, onStep, ...loopExtra });
   const loop = make();
   await loop.recover(); // creates the bundled model row
   const cfg = await updateTrainConfig(db, { ...CONFIG, ...extra });
@@ -169,6 +171,13 @@ describe('TrainingLoop', () => {
     expect((await db.metrics.toArray()).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
     expect((await db.models.get('tiny'))?.step).toBe(6);
     fresh.dispose();
+    // the resumed run (weights, optimizer moments and data position from the checkpoint) matches an uninterrupted one
+    const ref = await setup();
+    await ref.add('c.jsonl', chatJsonl(12, 'c'));
+    await ref.loop.runUntilIdle();
+    const refLosses = (await ref.db.metrics.toArray()).map((m) => m.loss!);
+    (await db.metrics.toArray()).forEach((m, i) => expect(m.loss!).toBeCloseTo(refLosses[i], 4));
+    ref.loop.dispose();
   });
 
   it('holds out examples: validation loss every evalSteps and sample answers with a match verdict go to the store', async () => {
@@ -188,6 +197,53 @@ describe('TrainingLoop', () => {
       expect(r.prompt).toMatch(/^v\d\?$/);
     }
     expect(await db.metrics.count()).toBe(6); // 12 training examples at batch 2
+    loop.dispose();
+  });
+
+  it('takes a checkpoint at least every checkpointEveryMs even when saveSteps is far away', async () => {
+    const { db, loop, queue, add } = await setup({ saveSteps: 1000 }, undefined, { checkpointEveryMs: 0 });
+    const id = await add('t.jsonl', chatJsonl(12, 't'));
+    await loop.runUntilIdle();
+    expect((await queue.get(id)).status).toBe('completed');
+    expect((await db.metrics.toArray()).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    const ckpts = await loop.checkpoints.list('tiny');
+    expect(ckpts.map((c) => c.step)).toEqual([6, 5]); // one per step, retention keeps 2
+    expect(ckpts[1].reason).toBe('time');
+    loop.dispose();
+  });
+
+  it('a full disk (QuotaExceededError) pauses training with a clear message and corrupts nothing; Resume continues', async () => {
+    let full = false;
+    const { db, make, queue, add, controls } = await setup({}, (d) =>
+      d.use({
+        stack: 'dbcore',
+        name: 'simulated-quota',
+        create: (down) => ({
+          ...down,
+          table: (name) => {
+            const t = down.table(name);
+            if (name !== 'checkpointChunks') return t;
+            return { ...t, mutate: (req) => (full && req.type === 'put' ? Promise.reject(new DOMException('The quota has been exceeded.', 'QuotaExceededError')) : t.mutate(req)) };
+          },
+        }),
+      }),
+    );
+    const loop = make(async (m) => {
+      if (m.step === 3) full = true; // the checkpoint at step 4 will not fit
+    });
+    const id = await add('q.jsonl', chatJsonl(12, 'q'));
+    expect(await loop.runUntilIdle()).toBe('paused');
+    const st = await db.daemon.get('state');
+    expect(st?.reason).toMatch(/^Storage is full: the checkpoint at step 4 could not be saved/);
+    const row = await queue.get(id);
+    expect([row.status, row.progress.fileStep]).toEqual(['paused', 2]);
+    expect((await loop.checkpoints.list('tiny')).map((c) => c.step)).toEqual([2]);
+    expect(await loop.checkpoints.sweepOrphans()).toBe(0); // the failed write left no chunks behind
+    full = false;
+    await controls.request('resume', 'freed space');
+    expect(await loop.runUntilIdle()).toBe('idle');
+    expect((await queue.get(id)).status).toBe('completed');
+    expect((await db.metrics.toArray()).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
     loop.dispose();
   });
 
