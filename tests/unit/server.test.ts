@@ -9,6 +9,7 @@ import { RemoteClient, RemoteError } from '../../src/remote/client.ts';
 import type { DataGenResult, EvalResult, ErrorBody } from '../../src/remote/api.ts';
 import type { ChatExample } from '../../src/engine/types.ts';
 import { generateExample } from '../../src/regime3/tasks.ts';
+import * as tf from '@tensorflow/tfjs-core';
 import { openDb } from '../../server/db.ts';
 import { JobStore, RESTART_REASON } from '../../server/jobs.ts';
 import type { RunningNode } from '../../server/app.ts';
@@ -177,10 +178,6 @@ describe('inference node', () => {
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
     expect(text).toMatch(/"object":"chat.completion.chunk"/);
 
-    // sampling (the default temperature 0.7, top_p 0.9) over the full 151936-token vocabulary
-    const sampled = await reader.chat({ messages: [{ role: 'user', content: 'Hello' }], max_tokens: 2, top_p: 0.9 });
-    expect(sampled.usage.completion_tokens).toBeGreaterThan(0);
-
     const g = await reader.generate({ prompt: 'Once upon a time', max_tokens: 2, temperature: 0 });
     expect(g.model).toBe('tiny-up');
     expect(g.tokens).toBeGreaterThan(0);
@@ -190,6 +187,13 @@ describe('inference node', () => {
     expect((bad.body as ErrorBody).error.param).toBe('messages[0].role');
     const tooMany = await raw('/v1/chat/completions', { method: 'POST', key: READ, body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 100000 }) });
     expect(tooMany.status).toBe(400);
+  });
+
+  it('samples (temperature > 0, top_p) over the full vocabulary', async () => {
+    // sampling (the default temperature 0.7, top_p 0.9) over the full 151936-token vocabulary
+    const sampled = await reader.chat({ messages: [{ role: 'user', content: 'Hello' }], max_tokens: 2, top_p: 0.9 });
+    expect(sampled.usage.completion_tokens).toBeGreaterThan(0);
+
   });
 
   it('uploads datasets (bad JSONL is 400 naming the line) and runs an eval job to completion', async () => {
@@ -217,7 +221,16 @@ describe('inference node', () => {
     expect(r.examples![1].messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
   });
 
-  it('runs data-gen jobs (builtin, fix_eval_failures, self_instruct) into chat JSONL shards', async () => {
+  it('frees every tensor of generation, streaming and eval (numTensors flat)', async () => {
+    const before = tf.memory().numTensors;
+    await reader.generate({ prompt: 'a', max_tokens: 2, temperature: 0 });
+    await reader.chatStream({ messages: [{ role: 'user', content: 'b' }], max_tokens: 2, temperature: 0 }, () => undefined);
+    const job = await admin.createEvalJob({ model_id: 'tiny-up', dataset_ref: 'evalset', max_samples: 1 });
+    expect((await reader.waitForJob(job, { pollMs: 50 })).status).toBe('done');
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('runs data-gen jobs (builtin, fix_eval_failures) into chat JSONL shards; counts jobs', async () => {
     const b = await admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'builtin', config: { num_examples: 5, task: 'arith', shard_size: 2, seed: 1 } });
     const bd = await reader.waitForJob<DataGenResult>(b, { pollMs: 100 });
     expect(bd.status).toBe('done');
@@ -238,14 +251,6 @@ describe('inference node', () => {
     const failures = (evalDone.result as EvalResult).examples!.filter((e) => !e.correct).length;
     expect((fd.result as DataGenResult).examples).toBe(failures);
 
-    const si = await admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'self_instruct', config: { num_examples: 1, domain: 'arithmetic', max_tokens: 3 } });
-    const sd = await reader.waitForJob<DataGenResult>(si, { pollMs: 100 });
-    expect(sd.error).toBeNull();
-    expect(sd.status).toBe('done');
-    const sr = sd.result as DataGenResult;
-    expect(sr.examples).toBeLessThanOrEqual(1);
-    for (const s of sr.shards) expect((JSON.parse(s.jsonl.trim()) as { messages: unknown[] }).messages).toHaveLength(2);
-
     const unknownTask = await admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'builtin', config: { num_examples: 1, task: 'nope' } });
     const ud = await reader.waitForJob(unknownTask, { pollMs: 100 });
     expect(ud.status).toBe('failed');
@@ -259,6 +264,17 @@ describe('inference node', () => {
     expect((await reader.jobs({ type: 'data_gen', limit: 2 })).length).toBe(2);
     expect((await raw('/jobs?status=bogus', { key: READ })).status).toBe(400);
     await expect(reader.evalJob(b.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('runs a self_instruct data-gen job: the model writes a question, then answers it', async () => {
+    const si = await admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'self_instruct', config: { num_examples: 1, domain: 'arithmetic', max_tokens: 3 } });
+    const sd = await reader.waitForJob<DataGenResult>(si, { pollMs: 100 });
+    expect(sd.error).toBeNull();
+    expect(sd.status).toBe('done');
+    const sr = sd.result as DataGenResult;
+    expect(sr.examples).toBeLessThanOrEqual(1);
+    for (const s of sr.shards) expect((JSON.parse(s.jsonl.trim()) as { messages: unknown[] }).messages).toHaveLength(2);
+
   });
 
   it('reports telemetry, power profile "not supported" and logs', async () => {
