@@ -10,6 +10,9 @@ import type { DataGenResult, EvalResult, ErrorBody } from '../../src/remote/api.
 import type { ChatExample } from '../../src/engine/types.ts';
 import { generateExample } from '../../src/regime3/tasks.ts';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadModel, saveModel } from '../../src/engine/checkpoint.ts';
+import { nodeFolder } from '../../src/engine/node-folder.ts';
+import { collectingFolder, zipModelFiles } from '../../src/remote/zip.ts';
 import { openDb } from '../../server/db.ts';
 import { JobStore, RESTART_REASON } from '../../server/jobs.ts';
 import type { RunningNode } from '../../server/app.ts';
@@ -41,6 +44,16 @@ async function raw(path: string, init: RequestInit & { key?: string } = {}): Pro
     // not JSON
   }
   return { status: res.status, body, headers: res.headers };
+}
+
+/** How the workbench zips a checkpoint: the engine writes the folder into memory, src/remote zips it. */
+async function workbenchZip(dir: string): Promise<Uint8Array> {
+  const model = await loadModel(nodeFolder(dir));
+  const folder = collectingFolder();
+  const tok = nodeFolder(dir);
+  await saveModel(model, folder, { tokenizerJson: (await tok.read('tokenizer.json'))!, tokenizerConfigJson: (await tok.read('tokenizer_config.json'))! });
+  model.dispose();
+  return zipModelFiles(folder.files);
 }
 
 beforeAll(async () => {
@@ -149,7 +162,7 @@ describe('inference node', () => {
     const missingId = await raw('/models/upload', { method: 'POST', key: ADMIN, body: (() => { const f = new FormData(); f.set('file', new Blob([zip as BlobPart]), 'a.zip'); return f; })() });
     expect(missingId.status).toBe(400);
 
-    const rec = await admin.deploy('tiny-up', zip, ['uploaded']);
+    const rec = await admin.deploy('tiny-up', await workbenchZip(modelDir), ['uploaded']);
     expect(rec).toMatchObject({ id: 'tiny-up', is_active: true, tags: ['uploaded'] });
     expect(rec.path).toBe(join(dataDir, 'models', 'tiny-up'));
     expect((await reader.modelInfo()).model_id).toBe('tiny-up');
