@@ -25,18 +25,23 @@ function nvidiaSmi(): Promise<string[] | null> {
 }
 
 const num = (s: string | undefined): number | null => {
-  const v = Number(s?.trim());
-  return s === undefined || !Number.isFinite(v) ? null : v;
+  const t = s?.trim() ?? '';
+  const v = Number(t);
+  return t === '' || !Number.isFinite(v) ? null : v;
 };
+
+const NO_GPU: GpuTelemetry = { name: null, driver: null, memory_used_gb: null, memory_total_gb: null, utilization_percent: null, temperature_c: null, power_w: null, fan_percent: null };
+
+/** One GPU's row of `nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total,utilization.gpu,temperature.gpu,power.draw,fan.speed --format=csv,noheader,nounits`; "[N/A]" fields become null. */
+export function parseNvidiaSmiRow(row: string): GpuTelemetry {
+  const f = row.split(',').map((s) => s.trim());
+  const mib = (s: string | undefined): number | null => (num(s) === null ? null : round((num(s) as number) / 1024));
+  return { name: f[0] || null, driver: f[1] || null, memory_used_gb: mib(f[2]), memory_total_gb: mib(f[3]), utilization_percent: num(f[4]), temperature_c: num(f[5]), power_w: num(f[6]), fan_percent: num(f[7]) };
+}
 
 export async function gpuTelemetry(): Promise<GpuTelemetry> {
   const rows = await nvidiaSmi();
-  const f = rows?.[0]?.split(',').map((s) => s.trim());
-  if (!f) {
-    return { name: null, driver: null, memory_used_gb: null, memory_total_gb: null, utilization_percent: null, temperature_c: null, power_w: null, fan_percent: null };
-  }
-  const mib = (s: string | undefined): number | null => (num(s) === null ? null : round((num(s) as number) / 1024));
-  return { name: f[0] ?? null, driver: f[1] ?? null, memory_used_gb: mib(f[2]), memory_total_gb: mib(f[3]), utilization_percent: num(f[4]), temperature_c: num(f[5]), power_w: num(f[6]), fan_percent: num(f[7]) };
+  return rows?.[0] ? parseNvidiaSmiRow(rows[0]) : { ...NO_GPU };
 }
 
 export async function gpuSummary(): Promise<GpuInfo> {
@@ -44,9 +49,8 @@ export async function gpuSummary(): Promise<GpuInfo> {
   if (!rows || rows.length === 0) {
     return { available: false, device_count: 0, device_name: null, memory_allocated_gb: null, memory_reserved_gb: null };
   }
-  const f = rows[0].split(',').map((s) => s.trim());
-  const used = num(f[2]);
-  return { available: true, device_count: rows.length, device_name: f[0] ?? null, memory_allocated_gb: used === null ? null : round(used / 1024), memory_reserved_gb: null };
+  const g = parseNvidiaSmiRow(rows[0]);
+  return { available: true, device_count: rows.length, device_name: g.name, memory_allocated_gb: g.memory_used_gb, memory_reserved_gb: null };
 }
 
 export function systemInfo(dataDir: string): SystemInfo {

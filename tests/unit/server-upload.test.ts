@@ -1,6 +1,6 @@
 /**
  * Zip handling of model uploads: one top folder stripped, nested files kept, unsafe paths (zip slip)
- * and corrupt or non-zip data refused with 400, unzipped size capped with 413 (zip bombs).
+ * and corrupt or non-zip data refused with 400, unzipped size capped with 413 (zip bombs); and the nvidia-smi row parser behind /gpu and /health.
  */
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -59,5 +59,15 @@ describe('extractZip', () => {
     expect(readFileSync(path).length).toBeLessThan(10_000);
     const e = await rejection(extractZip(path, join(tempDir('unzip-'), 'out'), 100_000));
     expect(e.status).toBe(413);
+  });
+});
+
+describe('parseNvidiaSmiRow', () => {
+  it('reads a GPU row and turns [N/A] into null', async () => {
+    const { parseNvidiaSmiRow } = await import('../../server/telemetry.ts');
+    expect(parseNvidiaSmiRow('NVIDIA GeForce RTX 4090, 550.54.14, 1024, 24564, 37, 45, 68.12, 30')).toEqual({
+      name: 'NVIDIA GeForce RTX 4090', driver: '550.54.14', memory_used_gb: 1, memory_total_gb: 23.99, utilization_percent: 37, temperature_c: 45, power_w: 68.12, fan_percent: 30,
+    });
+    expect(parseNvidiaSmiRow('NVIDIA H200, 560.35.03, 0, 143771, 0, 30, 75.5, [N/A]').fan_percent).toBeNull();
   });
 });
