@@ -126,8 +126,8 @@ export class RemoteNodeState {
   }
 
   /** Upload, register and set active. */
-  deploy(id: string, zip: Uint8Array | Blob): Promise<ModelRecord | undefined> {
-    return this.act('Deploy', (c) => c.deploy(id, zip));
+  deploy(id: string, zip: Uint8Array | Blob, tags: string[] = []): Promise<ModelRecord | undefined> {
+    return this.act('Deploy', (c) => c.deploy(id, zip, tags));
   }
 
   setActive(id: string): Promise<unknown> {
