@@ -5,6 +5,7 @@
 import type { CheckpointRow, ControlKind, ModelRow, Priority, QueueItemRow, WorkbenchDb } from '../store/db.ts';
 import { CheckpointStore } from '../store/checkpoints.ts';
 import type { FolderReader } from '../engine/checkpoint.ts';
+import type { ChatMessage } from '../engine/types.ts';
 import { ControlRepo, ModelRepo } from '../store/state.ts';
 import { flatten, loadTrainConfig, updateTrainConfig } from './config.ts';
 import { Queue } from './queue.ts';
@@ -72,6 +73,19 @@ export interface ConfigSetResult {
 
 export type SaveResult = { saved: true } | { saved: false; failed: string };
 
+export interface ChatOptions {
+  maxNewTokens?: number;
+  /** 0 = greedy (default). */
+  temperature?: number;
+  /** Called with the answer so far after every token. */
+  onToken?: (textSoFar: string) => void;
+}
+export interface ChatReply {
+  text: string;
+  stopReason: string;
+  ms: number;
+}
+
 export interface WorkbenchApi {
   addFiles(files: DroppedFile[], opts: AddFilesOptions): Promise<AddFileResult[]>;
   reprioritize(itemId: number, priority: Priority): Promise<void>;
@@ -102,6 +116,11 @@ export interface WorkbenchApi {
   getConfig(): Promise<ConfigValues>;
   setConfig(patch: ConfigValues): Promise<ConfigSetResult>;
 
+  /** "Try it": the active model answers (between training steps while training); streams through onToken. */
+  chat(messages: ChatMessage[], opts?: ChatOptions): Promise<ChatReply>;
+  /** Stops the answer being generated (it resolves with stopReason 'aborted'). */
+  stopChat(): void;
+
   /** Queues the built-in example dataset (generated in code). */
   addSampleDataset(): Promise<AddFileResult[]>;
   storageEstimate(): Promise<{ usage: number; quota: number; persisted: boolean }>;
@@ -120,6 +139,9 @@ export interface ApiDeps {
   storage?: Pick<StorageManager, 'estimate' | 'persisted' | 'persist'>;
   /** Reader of a model folder reference (default: fetch for URLs, the store for imports). */
   folder?(ref: string): FolderReader;
+  /** The trainer's chat (absent where no trainer runs in this page). */
+  chat?(messages: ChatMessage[], opts: ChatOptions): Promise<ChatReply>;
+  stopChat?(): void;
 }
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -219,6 +241,13 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
     async setConfig(patch) {
       const r = await updateTrainConfig(db, patch);
       return { ok: r.ok, errors: r.errors, config: flatten(r.config) };
+    },
+    async chat(messages, opts = {}) {
+      if (!deps.chat) throw new Error('no trainer runs in this page: the chat answers in the tab that trains');
+      return deps.chat(messages, opts);
+    },
+    stopChat() {
+      deps.stopChat?.();
     },
     async addSampleDataset() {
       return this.addFiles([{ name: SAMPLE_DATASET_NAME, blob: new Blob([sampleDatasetJsonl()], { type: 'application/jsonl' }) }], { priority: 'normal' });

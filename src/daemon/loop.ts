@@ -7,7 +7,8 @@
  */
 import { runJob, type JobResult, type TrainerState, type TrainSnapshot } from '../engine/train.ts';
 import { sampleInterval } from '../engine/config/train-config.ts';
-import { sampleAnswer } from './sample.ts';
+import { chatAnswer, sampleAnswer, type ChatRequest } from './sample.ts';
+import type { GenerateResult } from '../engine/types.ts';
 import { readModelConfig, type FolderReader } from '../engine/checkpoint.ts';
 import type { StepMetrics } from '../engine/types.ts';
 import { CheckpointStore, DEFAULT_CHUNK_BYTES } from '../store/checkpoints.ts';
@@ -56,6 +57,7 @@ export class TrainingLoop {
   readonly metrics: MetricsRepo;
   private session: Session | null = null;
   private running = false;
+  private chats: { req: ChatRequest; resolve(r: GenerateResult): void; reject(e: unknown): void }[] = [];
   private halted = false;
 
   constructor(private readonly o: LoopOptions) {
@@ -121,8 +123,34 @@ export class TrainingLoop {
     return (await this.state.get()).status;
   }
 
+  /**
+   * "Try it": answers with the active model's current weights. While a file trains, the answer comes at the next
+   * step boundary and training then continues; when idle, at the daemon's next tick.
+   */
+  chat(req: ChatRequest): Promise<GenerateResult> {
+    return new Promise((resolve, reject) => this.chats.push({ req, resolve, reject }));
+  }
+
+  /** Answers every pending chat request with the session's weights (between steps, or when idle). */
+  private async drainChats(session?: Session): Promise<void> {
+    while (this.chats.length) {
+      const c = this.chats.shift()!;
+      try {
+        c.resolve(await chatAnswer(session ?? (await this.ensureSession()), c.req));
+      } catch (e) {
+        c.reject(e);
+      }
+    }
+  }
+
   /** One decision: handle controls, then train the next item. True when something was trained or changed. */
   async tick(): Promise<boolean> {
+    if (this.chats.length) {
+      const st = await this.state.get();
+      await this.drainChats();
+      if (st.status === 'preparing') await this.state.set({ status: 'idle' });
+      else if (st.status !== (await this.state.get()).status) await this.state.set({ status: st.status, reason: st.reason });
+    }
     const st = await this.state.get();
     const pending = await this.controls.pending();
     let resumed = false;
@@ -303,6 +331,7 @@ export class TrainingLoop {
           },
           {
             beforeStep: async () => {
+              if (this.chats.length) await this.drainChats(s);
               if (quota) return 'stop';
               const c = (await this.controls.pending()).find((r) => r.kind !== 'resume');
               if (c) {

@@ -4,7 +4,7 @@
  * recorded as the sample's stop reason so training goes on; generate() frees its tensors itself.
  */
 import { generate } from '../engine/generate.ts';
-import type { ChatMessage } from '../engine/types.ts';
+import type { ChatMessage, GenerateResult } from '../engine/types.ts';
 import type { SampleRow } from '../store/db.ts';
 import type { Session } from './session.ts';
 
@@ -35,4 +35,29 @@ export async function sampleAnswer(
   } catch (e) {
     return { ...base, answer: '', match: false, stopReason: `error: ${e instanceof Error ? e.message : String(e)}`, ms: Date.now() - t0 };
   }
+}
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  maxNewTokens?: number;
+  temperature?: number;
+  onToken?(textSoFar: string): void;
+  signal?: AbortSignal;
+}
+
+/** "Try it": an answer from the session's current weights with the profile's processors, streamed token by token. */
+export async function chatAnswer(s: Session, req: ChatRequest): Promise<GenerateResult> {
+  const text = s.tokenizer.renderChat(req.messages, { template: s.profile.chatTemplate, addGenerationPrompt: true, enableThinking: false });
+  const procs = s.profile.logitsProcessors(s.tokenizer, req.messages);
+  return generate(s.model, s.tokenizer.encode(text), {
+    maxNewTokens: req.maxNewTokens ?? 256,
+    temperature: req.temperature ?? 0,
+    processors: procs.processors,
+    timeLimitMs: Math.max(s.config.sampleTimeLimitMs, 60_000),
+    eosTokenIds: [s.tokenizer.eosTokenId],
+    decode: (out) => s.tokenizer.decode(out, { skipSpecialTokens: true }),
+    forward: s.lora ? { linearHook: s.lora.hook() } : undefined,
+    signal: req.signal,
+    onToken: req.onToken ? (_id, soFar) => req.onToken!(soFar) : undefined,
+  });
 }

@@ -59,11 +59,19 @@ export async function startWorkbench(opts: StartOptions = {}): Promise<Workbench
         },
         terminate: () => worker.terminate(),
         poke: () => void remote.poke(),
+        chat: (messages, o) => remote.chat(messages, { maxNewTokens: o.maxNewTokens, temperature: o.temperature }, o.onToken ? Comlink.proxy(o.onToken) : undefined),
+        stopChat: () => void remote.stopChat(),
       };
     },
   });
 
-  const base = createWorkbenchApi({ db, validate, poke: () => supervisor.poke() });
+  const base = createWorkbenchApi({
+    db,
+    validate,
+    poke: () => supervisor.poke(),
+    chat: (messages, o) => supervisor.chat(messages, o),
+    stopChat: () => supervisor.stopChat(),
+  });
   const api: WorkbenchApi = {
     ...base,
     async resume(reason) {

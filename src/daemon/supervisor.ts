@@ -6,6 +6,8 @@
 import type { WorkbenchDb } from '../store/db.ts';
 import { DaemonStateRepo } from '../store/state.ts';
 import { loadTrainConfig } from './config.ts';
+import type { ChatMessage } from '../engine/types.ts';
+import type { ChatOptions, ChatReply } from './api.ts';
 
 export type CrashKind = 'out_of_memory' | 'device_lost' | 'disk_full' | 'timeout' | 'missing_file' | 'permission' | 'connection' | 'killed' | 'other';
 
@@ -30,6 +32,8 @@ export interface TrainerHandle {
   terminate(): void;
   /** Asks it to look at controls and the queue now. */
   poke?(): void;
+  chat?(messages: ChatMessage[], opts: ChatOptions): Promise<ChatReply>;
+  stopChat?(): void;
 }
 
 export interface SupervisorOptions {
@@ -81,6 +85,15 @@ export class Supervisor {
 
   poke(): void {
     this.handle?.poke?.();
+  }
+
+  async chat(messages: ChatMessage[], opts: ChatOptions): Promise<ChatReply> {
+    if (!this.handle?.chat) throw new Error('the trainer is not running');
+    return this.handle.chat(messages, opts);
+  }
+
+  stopChat(): void {
+    this.handle?.stopChat?.();
   }
 
   /** One watchdog check: a trainer preparing or training without a heartbeat for stallTimeoutMs is restarted. */

@@ -8,6 +8,7 @@ import { getDb } from '../store/db.ts';
 import { SettingsRepo } from '../store/state.ts';
 import { TrainingLoop, type BundledModel } from '../daemon/loop.ts';
 import { folderFor } from '../daemon/folders.ts';
+import type { ChatMessage } from '../engine/types.ts';
 
 export const TRAINER_LOCK = 'training-workbench-trainer';
 export const BACKEND_SETTING = 'backend';
@@ -22,6 +23,7 @@ export interface TrainerStartOptions {
 export type TrainerRole = 'trainer' | 'waiting';
 
 let loop: TrainingLoop | null = null;
+let chatAbort: AbortController | null = null;
 
 /** The backend preference chain: an explicit choice first (WebGPU even on a fallback adapter), then wasm, cpu. */
 export function backendChain(choice: string | null | undefined): BackendName[] {
@@ -73,6 +75,19 @@ const api = {
 
   /** Nothing to do: the loop polls its controls and the queue; kept so the page can nudge a future push design. */
   poke(): void {},
+
+  /** "Try it": answered at the next step boundary (or tick when idle); tokens stream through onToken. */
+  async chat(messages: ChatMessage[], opts: { maxNewTokens?: number; temperature?: number }, onToken?: (textSoFar: string) => void): Promise<{ text: string; stopReason: string; ms: number }> {
+    if (!loop) throw new Error('this tab is not training (another tab holds the trainer): chat in the tab that trains');
+    chatAbort?.abort();
+    chatAbort = new AbortController();
+    const r = await loop.chat({ messages, maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, onToken, signal: chatAbort.signal });
+    return { text: r.text, stopReason: r.stopReason, ms: r.ms };
+  },
+
+  stopChat(): void {
+    chatAbort?.abort();
+  },
 };
 
 export type TrainerWorkerApi = typeof api;

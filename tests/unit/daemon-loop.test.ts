@@ -247,6 +247,35 @@ describe('TrainingLoop', () => {
     loop.dispose();
   });
 
+  it('"Try it" chat answers when idle, and mid-file at the next step boundary while training continues', async () => {
+    let chatDuringTraining: Promise<{ text: string; stopReason: string }> | null = null;
+    let stepWhenAnswered = -1;
+    let atStep = 0;
+    const { make, queue, add } = await setup();
+    const loop = make(async (m) => {
+      atStep = m.step;
+      if (m.step === 2) {
+        chatDuringTraining = loop.chat({ messages: [{ role: 'user', content: 'q1?' }], maxNewTokens: 4 });
+        void chatDuringTraining.then(() => (stepWhenAnswered = atStep));
+      }
+    });
+    const tokens: string[] = [];
+    const idle = loop.chat({ messages: [{ role: 'user', content: 'hello?' }], maxNewTokens: 5, onToken: (t) => tokens.push(t) });
+    await loop.tick();
+    const r = await idle;
+    expect(['eos', 'max_tokens']).toContain(r.stopReason);
+    if (r.stopReason === 'max_tokens') expect(r.ids).toHaveLength(5);
+    expect(tokens.length).toBe(r.ids.length);
+    const id = await add('c.jsonl', chatJsonl(12, 'c'));
+    await loop.runUntilIdle();
+    expect(chatDuringTraining).not.toBeNull();
+    const r2 = await chatDuringTraining!;
+    expect(typeof r2.text).toBe('string');
+    expect(stepWhenAnswered).toBe(2); // answered before step 3 started
+    expect((await queue.get(id)).status).toBe('completed');
+    loop.dispose();
+  });
+
   it('a training error retries from the low queue, then fails after the 3rd attempt', async () => {
     const { db, loop, queue, add } = await setup();
     const id = await add('gone.jsonl', chatJsonl(4, 'g'), 'high');
