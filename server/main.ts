@@ -8,7 +8,7 @@ import { startNode, type NodeOptions } from './app.ts';
 
 const USAGE = `usage: npm run inference-node -- --data DIR [--port 8765] [--host 127.0.0.1] [--origins URL,URL]
   [--max-model-bytes N] [--max-dataset-bytes N] [--time-limit-ms N] [--max-tokens N]
-env: INFERENCE_ADMIN_KEY (admin key; a random one is made and printed on stderr when unset), INFERENCE_READ_KEY (read key, optional)`;
+env: INFERENCE_ADMIN_KEY (admin key; a random one is made and printed on stderr when unset), INFERENCE_READ_KEY (read key, optional), INFERENCE_CORS_ORIGINS (like --origins)`;
 
 function fail(message: string): never {
   process.stderr.write(`inference-node: ${message}\n${USAGE}\n`);
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     host: args.host ?? '127.0.0.1',
     port: intArg(args, 'port', 0) ?? 8765,
     keys: { admin, read: process.env.INFERENCE_READ_KEY || null },
-    origins: args.origins ? args.origins.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    origins: (args.origins ?? process.env.INFERENCE_CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     engine: engineInference,
     maxModelUploadBytes: intArg(args, 'max-model-bytes', 1),
     maxDatasetBytes: intArg(args, 'max-dataset-bytes', 1),
