@@ -77,7 +77,7 @@ async function benchForward(backend: string, preset: PresetName): Promise<Record
     const loss = tf.tidy(() => {
       const x = { inputIds: tf.tensor2d(ids, [batch, seq], 'int32'), positionIds: tf.tensor2d(pos, [batch, seq], 'int32'), segmentIds: tf.ones([batch, seq], 'int32') as tf.Tensor2D };
       const h = tf.reshape(model.hidden(x), [batch * seq, mc.hiddenSize]) as tf.Tensor2D;
-      return lmHeadLossValue(h, model.headWeight(), targets, { chunkTokens: 512 });
+      return lmHeadLossValue(h, model.headWeight(), targets, { chunkTokens: 256 });
     });
     await loss.data();
     loss.dispose();

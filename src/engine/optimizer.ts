@@ -57,15 +57,20 @@ export class AdamW {
         const g0 = grads[name];
         if (!g0) continue;
         const s = this.slot(name, p);
-        // finite values only (a same-shape select; a broadcast scalar condition would tile), then the gate
-        const g = tf.mul(tf.where(tf.isFinite(g0), g0, tf.zerosLike(g0)), gate);
-        const m = tf.add(s.m, tf.mul(k1, tf.sub(g, s.m)));
-        const v = tf.add(s.v, tf.mul(k2, tf.sub(tf.square(g), s.v)));
-        const upd = tf.div(tf.mul(m, c1), tf.add(tf.sqrt(tf.mul(v, c2)), eps));
+        // Small tidies so that at most a few parameter-sized temporaries live at once (the wasm heap is 2 GB).
+        // Finite values only (a same-shape select; a broadcast scalar condition would tile), then the gate.
+        const g = tf.tidy(() => tf.mul(tf.where(tf.isFinite(g0), g0, tf.zerosLike(g0)), gate));
+        const m = tf.tidy(() => tf.add(s.m, tf.mul(k1, tf.sub(g, s.m))));
+        const v = tf.tidy(() => tf.add(s.v, tf.mul(k2, tf.sub(tf.square(g), s.v))));
+        g.dispose();
         s.m.assign(m);
         s.v.assign(v);
-        const kept = weightDecay > 0 && p.rank >= 2 ? tf.mul(p, decay) : p;
-        p.assign(tf.sub(kept, tf.mul(upd, step)));
+        const upd = tf.tidy(() => tf.div(tf.mul(m, c1), tf.add(tf.sqrt(tf.mul(v, c2)), eps)));
+        tf.dispose([m, v]);
+        const next = tf.tidy(() => tf.sub(weightDecay > 0 && p.rank >= 2 ? tf.mul(p, decay) : p, tf.mul(upd, step)));
+        upd.dispose();
+        p.assign(next);
+        next.dispose();
       }
       this.t.assign(t);
     });
@@ -131,7 +136,7 @@ let uid = 0;
  */
 export function globalNormClip(grads: readonly tf.Tensor[], maxNorm: number): { norm: tf.Scalar; scale: tf.Scalar } {
   return tf.tidy(() => {
-    const sq = grads.map((g) => tf.sum(tf.square(g)));
+    const sq = grads.map((g) => tf.tidy(() => tf.sum(tf.square(g))));
     const norm = tf.sqrt(sq.length ? tf.addN(sq) : tf.scalar(0)) as tf.Scalar;
     const scale = (maxNorm > 0 ? tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))) : tf.scalar(1)) as tf.Scalar;
     return { norm, scale };

@@ -138,7 +138,7 @@ export const TRAIN_CONFIG_FIELDS: readonly FieldMeta[] = [
   f('valFraction', 'float', 0.05, 'Fraction of a file held out', { min: 0, max: 0.5 }),
   f('valMax', 'int', 100, 'Most held-out examples per file', { min: 0, max: 100000 }),
   f('maxConsecutiveNonFinite', 'int', 10, 'Non-finite steps in a row before failing', { min: 1, max: 1000 }),
-  f('lmHeadChunkTokens', 'int', 1024, 'Tokens per LM-head chunk', { min: 16, max: 65536 }),
+  f('lmHeadChunkTokens', 'int', 256, 'Tokens per LM-head chunk', { min: 16, max: 65536 }),
   f('lora.enabled', 'bool', false, 'Train LoRA adapters'),
   f('lora.rank', 'int', 8, 'LoRA rank', { min: 1, max: 256 }),
   f('lora.alpha', 'float', 16, 'LoRA alpha (scale alpha / rank)', { min: 1, max: 1024 }),
@@ -155,8 +155,8 @@ export type PresetName = 'tiny' | 'small' | 'qwen3-0.6b';
 
 /** Per-preset overrides of the generic defaults (the tiny preset learns a small dataset in tens of steps). */
 export const PRESET_TRAIN_DEFAULTS: Record<PresetName, Partial<TrainConfig>> = {
-  tiny: { baseModel: 'qwen3-tiny', batchSize: 4, learningRate: 3e-3, warmupSteps: 5, maxLength: 256, evalSteps: 20, saveSteps: 100, lmHeadChunkTokens: 512 },
-  small: { baseModel: 'qwen3-small', batchSize: 4, learningRate: 1e-3, warmupSteps: 10, maxLength: 512, evalSteps: 50, saveSteps: 200, lmHeadChunkTokens: 512 },
+  tiny: { baseModel: 'qwen3-tiny', batchSize: 4, learningRate: 3e-3, warmupSteps: 5, maxLength: 256, evalSteps: 20, saveSteps: 100, lmHeadChunkTokens: 256 },
+  small: { baseModel: 'qwen3-small', batchSize: 4, learningRate: 1e-3, warmupSteps: 10, maxLength: 512, evalSteps: 50, saveSteps: 200, lmHeadChunkTokens: 256 },
   'qwen3-0.6b': {
     baseModel: 'Qwen/Qwen3-0.6B',
     batchSize: 1,
@@ -167,7 +167,7 @@ export const PRESET_TRAIN_DEFAULTS: Record<PresetName, Partial<TrainConfig>> = {
     evalSteps: 200,
     saveSteps: 1000,
     weightDecay: 0.01,
-    lmHeadChunkTokens: 512,
+    lmHeadChunkTokens: 256,
   },
 };
 
