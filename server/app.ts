@@ -143,12 +143,14 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
           throw new HttpError(400, `The zip is not a valid model folder: ${(e as Error).message}`, 'invalid_request_error', 'file');
         }
         const dest = join(dataDir, 'models', id);
-        if (host.modelInfo().model_id === id) throw new HttpError(409, `Model "${id}" is loaded; activate another model before replacing it.`, 'conflict_error', 'id');
         rmSync(dest, { recursive: true, force: true });
         renameSync(tmpFolder, dest);
         const tags = (form.fields.tags ?? '').split(',').map((t) => t.trim()).filter(Boolean);
         log(`model ${id} uploaded (${form.bytes} bytes)`);
-        json(res, registry.putModel(id, dest, form.fileName ? `upload:${form.fileName}` : 'upload', tags));
+        const rec = registry.putModel(id, dest, form.fileName ? `upload:${form.fileName}` : 'upload', tags);
+        // re-deploying the loaded model: answer with the new weights from now on
+        if (host.modelInfo().model_id === id) await host.load(id);
+        json(res, rec);
       } finally {
         if (form.filePath) rmSync(form.filePath, { force: true });
         rmSync(tmpFolder, { recursive: true, force: true });

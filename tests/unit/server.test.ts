@@ -165,7 +165,13 @@ describe('inference node', () => {
     const rec = await admin.deploy('tiny-up', await workbenchZip(modelDir), ['uploaded']);
     expect(rec).toMatchObject({ id: 'tiny-up', is_active: true, tags: ['uploaded'] });
     expect(rec.path).toBe(join(dataDir, 'models', 'tiny-up'));
+    const loadedAt = (await reader.modelInfo()).loaded_at;
     expect((await reader.modelInfo()).model_id).toBe('tiny-up');
+    // deploying again under the loaded id replaces it and reloads it
+    await admin.uploadModel('tiny-up', zip, 'again.zip', ['uploaded']);
+    const info = await reader.modelInfo();
+    expect(info.model_id).toBe('tiny-up');
+    expect(info.loaded_at).not.toBe(loadedAt);
   });
 
   it('chats with the chat template, plain and streamed, and generates', async () => {
