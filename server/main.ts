@@ -40,6 +40,8 @@ function intArg(args: Record<string, string>, name: string, min: number): number
 }
 
 async function main(): Promise<void> {
+  // stdout carries only the URL: anything a library logs goes to stderr
+  console.log = console.info = console.debug = (...a: unknown[]) => console.error(...a);
   const args = parseArgs(process.argv.slice(2));
   const known = ['data', 'port', 'host', 'origins', 'max-model-bytes', 'max-dataset-bytes', 'time-limit-ms', 'max-tokens'];
   for (const k of Object.keys(args)) if (!known.includes(k)) fail(`unknown option --${k}`);
