@@ -24,6 +24,9 @@ export type TrainerRole = 'trainer' | 'waiting';
 
 let loop: TrainingLoop | null = null;
 let chatAbort: AbortController | null = null;
+let holdsLock = false;
+let loopCreated!: (l: TrainingLoop) => void;
+const loopReady = new Promise<TrainingLoop>((resolve) => (loopCreated = resolve));
 
 /** The backend preference chain: an explicit choice first (WebGPU even on a fallback adapter), then wasm, cpu. */
 export function backendChain(choice: string | null | undefined): BackendName[] {
@@ -32,7 +35,7 @@ export function backendChain(choice: string | null | undefined): BackendName[] {
   return [...new Set(chain)];
 }
 
-async function runAsTrainer(opts: TrainerStartOptions, fatal: (message: string) => void): Promise<void> {
+async function runAsTrainer(opts: TrainerStartOptions): Promise<void> {
   const db = getDb();
   const choice = opts.backend ?? (await new SettingsRepo(db).get<string>(BACKEND_SETTING)) ?? null;
   const chosen = await initBackend(backendChain(choice), { wasmPaths: opts.wasmPaths, allowFallbackAdapter: choice === 'webgpu' });
@@ -44,13 +47,9 @@ async function runAsTrainer(opts: TrainerStartOptions, fatal: (message: string) 
     backend: { name: adapter ? `${chosen.name} (${adapter})` : chosen.name, reason: chosen.reason },
     log: (m) => console.warn(`[trainer] ${m}`),
   });
+  loopCreated(loop);
   await loop.recover();
-  try {
-    await loop.run();
-  } catch (e) {
-    fatal(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-    throw e;
-  }
+  await loop.run(); // runs until the worker is terminated; a throw reaches the supervisor through start()'s catch
 }
 
 const api = {
@@ -58,19 +57,27 @@ const api = {
   async start(opts: TrainerStartOptions, fatal: (message: string) => void, onRole?: (role: TrainerRole) => void): Promise<TrainerRole> {
     const locks = (self.navigator as Navigator | undefined)?.locks;
     const run = () =>
-      runAsTrainer(opts, fatal).catch((e: unknown) => {
+      runAsTrainer(opts).catch((e: unknown) => {
         fatal(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
       });
     if (!locks) {
+      holdsLock = true;
       void run();
       return 'trainer';
     }
     const held = (await locks.query()).held?.some((l) => l.name === TRAINER_LOCK) ?? false;
+    let granted!: () => void;
+    const grant = new Promise<void>((resolve) => (granted = resolve));
     void locks.request(TRAINER_LOCK, async () => {
+      holdsLock = true;
+      granted();
       onRole?.('trainer');
       await run();
     });
-    return held ? 'waiting' : 'trainer';
+    if (held) return 'waiting';
+    // Free a moment ago: wait for the grant (another tab may still win the race; then this one waits).
+    const won = await Promise.race([grant.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
+    return won ? 'trainer' : 'waiting';
   },
 
   /** Nothing to do: the loop polls its controls and the queue; kept so the page can nudge a future push design. */
@@ -78,10 +85,11 @@ const api = {
 
   /** "Try it": answered at the next step boundary (or tick when idle); tokens stream through onToken. */
   async chat(messages: ChatMessage[], opts: { maxNewTokens?: number; temperature?: number }, onToken?: (textSoFar: string) => void): Promise<{ text: string; stopReason: string; ms: number }> {
-    if (!loop) throw new Error('this tab is not training (another tab holds the trainer): chat in the tab that trains');
+    if (!holdsLock) throw new Error('this tab is not training (another tab holds the trainer): chat in the tab that trains');
+    const l = loop ?? (await loopReady); // the model may still be loading
     chatAbort?.abort();
     chatAbort = new AbortController();
-    const r = await loop.chat({ messages, maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, onToken, signal: chatAbort.signal });
+    const r = await l.chat({ messages, maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, onToken, signal: chatAbort.signal });
     return { text: r.text, stopReason: r.stopReason, ms: r.ms };
   },
 
