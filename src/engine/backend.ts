@@ -105,6 +105,14 @@ export async function initBackend(preferred: readonly BackendName[], opts: InitB
       return adapterInfo ? { name, reason, adapterInfo } : { name, reason };
     } catch (e) {
       skipped.push(`${name}: ${(e as Error).message}`);
+      // A timed-out init that finishes later must not take over: removing the backend makes TF.js ignore it.
+      if (tf.findBackendFactory(name)) {
+        try {
+          tf.removeBackend(name);
+        } catch {
+          /* already gone */
+        }
+      }
     }
   }
   throw new Error(`no TensorFlow.js backend started: ${skipped.join('; ') || 'empty preference list'}`);

@@ -27,6 +27,22 @@ describe('backend', () => {
     await expect(initBackend([])).rejects.toThrow(/no TensorFlow.js backend started/);
   });
 
+  it('time-limits a backend whose init hangs and keeps it from taking over later', async () => {
+    let finish: (b: tf.KernelBackend) => void = () => {};
+    const hanging = new Promise<tf.KernelBackend>((resolve) => (finish = resolve));
+    if (tf.findBackendFactory('webgl')) tf.removeBackend('webgl');
+    tf.registerBackend('webgl', () => hanging, 100);
+    const got = await initBackend(['webgl', 'cpu'], { timeoutMs: 200 });
+    expect(got.name).toBe('cpu');
+    expect(got.reason).toMatch(/webgl: the webgl backend did not start within 200 ms/);
+    expect(tf.findBackendFactory('webgl')).toBeNull();
+    const { MathBackendCPU } = await import('@tensorflow/tfjs-backend-cpu');
+    finish(new MathBackendCPU()); // the late init resolves: cpu must stay in charge
+    await new Promise((r) => setTimeout(r, 10));
+    expect(tf.getBackend()).toBe('cpu');
+    expect(tf.engine().backend).toBe(tf.findBackend('cpu'));
+  });
+
   it('sends software (fallback) WebGPU adapters to wasm and real GPUs to webgpu', async () => {
     expect(backendForAdapter(null).backend).toBe('wasm');
     expect(backendForAdapter({ vendor: 'google', architecture: 'swiftshader', isFallbackAdapter: true })).toEqual({
