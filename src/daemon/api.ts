@@ -6,7 +6,10 @@ import type { CheckpointRow, ControlKind, ModelRow, Priority, QueueItemRow, Work
 import { CheckpointStore } from '../store/checkpoints.ts';
 import type { FolderReader } from '../engine/checkpoint.ts';
 import type { ChatMessage } from '../engine/types.ts';
-import { ControlRepo, ModelRepo } from '../store/state.ts';
+import { ControlRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
+
+/** Settings key of the person's backend choice (read by the trainer worker). */
+export const BACKEND_SETTING = 'backend';
 import { flatten, loadTrainConfig, updateTrainConfig } from './config.ts';
 import { Queue } from './queue.ts';
 import { SAMPLE_DATASET_NAME, sampleDatasetJsonl } from './sample-dataset.ts';
@@ -123,6 +126,9 @@ export interface WorkbenchApi {
 
   /** Queues the built-in example dataset (generated in code). */
   addSampleDataset(): Promise<AddFileResult[]>;
+  /** The backend chosen in settings (null = automatic); `?backend=` overrides it; applies when the trainer next starts. */
+  getBackendPreference(): Promise<string | null>;
+  setBackendPreference(name: 'webgpu' | 'webgl' | 'wasm' | 'cpu' | null): Promise<void>;
   storageEstimate(): Promise<{ usage: number; quota: number; persisted: boolean }>;
 }
 
@@ -152,6 +158,7 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
   const controls = new ControlRepo(db);
   const ckpts = new CheckpointStore(db);
   const models = new ModelRepo(db);
+  const settings = new SettingsRepo(db);
 
   const control = async (kind: ControlKind, reason?: string) => {
     await controls.request(kind, reason ?? '');
@@ -251,6 +258,13 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
     },
     async addSampleDataset() {
       return this.addFiles([{ name: SAMPLE_DATASET_NAME, blob: new Blob([sampleDatasetJsonl()], { type: 'application/jsonl' }) }], { priority: 'normal' });
+    },
+    async getBackendPreference() {
+      return (await settings.get<string>(BACKEND_SETTING)) ?? null;
+    },
+    async setBackendPreference(name) {
+      if (name !== null && !['webgpu', 'webgl', 'wasm', 'cpu'].includes(name)) throw new Error(`unknown backend "${name}"; expected one of: webgpu, webgl, wasm, cpu (or null for automatic)`);
+      await settings.set(BACKEND_SETTING, name);
     },
     async storageEstimate() {
       const s = deps.storage ?? (typeof navigator !== 'undefined' ? navigator.storage : undefined);

@@ -3,15 +3,16 @@
  * waiting request so a reloaded tab gets it back), picks the TF.js backend, and runs the daemon's training loop.
  */
 import * as Comlink from 'comlink';
-import { BACKEND_NAMES, initBackend, type BackendName } from '../engine/backend.ts';
+import { initBackend } from '../engine/backend.ts';
+import { backendChain } from '../daemon/backend-choice.ts';
 import { getDb } from '../store/db.ts';
 import { SettingsRepo } from '../store/state.ts';
 import { TrainingLoop, type BundledModel } from '../daemon/loop.ts';
 import { folderFor } from '../daemon/folders.ts';
+import { BACKEND_SETTING } from '../daemon/api.ts';
 import type { ChatMessage } from '../engine/types.ts';
 
 export const TRAINER_LOCK = 'training-workbench-trainer';
-export const BACKEND_SETTING = 'backend';
 
 export interface TrainerStartOptions {
   /** `?backend=` from the page, overriding the setting. */
@@ -27,13 +28,6 @@ let chatAbort: AbortController | null = null;
 let holdsLock = false;
 let loopCreated!: (l: TrainingLoop) => void;
 const loopReady = new Promise<TrainingLoop>((resolve) => (loopCreated = resolve));
-
-/** The backend preference chain: an explicit choice first (WebGPU even on a fallback adapter), then wasm, cpu. */
-export function backendChain(choice: string | null | undefined): BackendName[] {
-  const pick = choice && (BACKEND_NAMES as readonly string[]).includes(choice) ? (choice as BackendName) : null;
-  const chain: BackendName[] = pick ? [pick, 'wasm', 'cpu'] : ['webgpu', 'wasm', 'cpu'];
-  return [...new Set(chain)];
-}
 
 async function runAsTrainer(opts: TrainerStartOptions): Promise<void> {
   const db = getDb();

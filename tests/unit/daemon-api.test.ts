@@ -10,6 +10,7 @@ import { validateItem } from '../../src/daemon/validate-item.ts';
 import { loadTokenizerFrom } from '../../src/daemon/session.ts';
 import { sampleDatasetJsonl, SAMPLE_DATASET_NAME } from '../../src/daemon/sample-dataset.ts';
 import { readSafetensors } from '../../src/engine/safetensors.ts';
+import { backendChain } from '../../src/daemon/backend-choice.ts';
 import { chatJsonl, tinyModelFolder, type MemFolder } from './daemon-fixture.ts';
 import type { ChatTokenizer } from '../../src/engine/types.ts';
 
@@ -77,6 +78,18 @@ describe('WorkbenchApi', () => {
     expect(row?.status).toBe('queued');
     expect(row?.skippedLines).toEqual([7, 8]);
     expect(row?.report?.examples).toBe(6);
+  });
+
+  it('keeps the backend preference; the chain puts the choice first, automatic tries WebGPU first', async () => {
+    const { api } = await setup();
+    expect(await api.getBackendPreference()).toBeNull();
+    await api.setBackendPreference('webgl');
+    expect(await api.getBackendPreference()).toBe('webgl');
+    await expect(api.setBackendPreference('tpu' as never)).rejects.toThrow(/unknown backend "tpu"/);
+    expect(backendChain('webgl')).toEqual(['webgl', 'wasm', 'cpu']);
+    expect(backendChain('wasm')).toEqual(['wasm', 'cpu']);
+    expect(backendChain(null)).toEqual(['webgpu', 'wasm', 'cpu']);
+    expect(backendChain('bogus')).toEqual(['webgpu', 'wasm', 'cpu']);
   });
 
   it('queues the example dataset in one click', async () => {
