@@ -29,7 +29,7 @@ export default defineConfig({
       ],
     },
     trace: 'off',
-    screenshot: 'only-on-failure',
+    screenshot: { mode: 'only-on-failure', fullPage: true },
   },
   webServer: {
     // Build once, then serve the production build (no dev-server re-optimisation).
