@@ -4,7 +4,7 @@
  * at most 3 restarts in 5 minutes, after which the daemon state is `crashed` with the error kind.
  */
 import type { WorkbenchDb } from '../store/db.ts';
-import { DaemonStateRepo } from '../store/state.ts';
+import { ControlRepo, DaemonStateRepo } from '../store/state.ts';
 import { loadTrainConfig } from './config.ts';
 import type { ChatMessage } from '../engine/types.ts';
 import type { ChatOptions, ChatReply } from './api.ts';
@@ -53,10 +53,12 @@ export class Supervisor {
   private timer: ReturnType<typeof setInterval> | null = null;
   private generation = 0;
   private readonly state: DaemonStateRepo;
+  private readonly controls: ControlRepo;
   crashed = false;
 
   constructor(private readonly o: SupervisorOptions) {
     this.state = new DaemonStateRepo(o.db);
+    this.controls = new ControlRepo(o.db);
   }
 
   private now(): number {
@@ -96,9 +98,16 @@ export class Supervisor {
     this.handle?.stopChat?.();
   }
 
-  /** One watchdog check: a trainer preparing or training without a heartbeat for stallTimeoutMs is restarted. */
+  /**
+   * One watchdog check: a trainer preparing or training without a heartbeat for stallTimeoutMs is restarted;
+   * after `crashed`, a Resume request from the person starts a fresh trainer (which then handles that request).
+   */
   async check(): Promise<void> {
-    if (this.crashed || !this.handle) return;
+    if (this.crashed) {
+      if ((await this.controls.pending()).some((c) => c.kind === 'resume')) await this.revive();
+      return;
+    }
+    if (!this.handle) return;
     const st = await this.state.get();
     if (st.status !== 'training' && st.status !== 'preparing') return;
     const limit = (await loadTrainConfig(this.o.db)).stallTimeoutMs;

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WorkbenchDb } from '../../src/store/db.ts';
+import { ControlRepo } from '../../src/store/state.ts';
 import { Supervisor, classifyCrash, type TrainerHandle } from '../../src/daemon/supervisor.ts';
 import { TrainingLoop } from '../../src/daemon/loop.ts';
 import { Queue } from '../../src/daemon/queue.ts';
@@ -62,6 +63,12 @@ describe('Supervisor', () => {
     const st = await db.daemon.get('state');
     expect([st?.status, st?.errorKind]).toEqual(['crashed', 'out_of_memory']);
     expect(st?.reason).toMatch(/Crashed 4 times in 5 minutes/);
+    await sup.check();
+    expect(spawned).toBe(4); // crashed: no restart by itself
+    await new ControlRepo(db).request('resume', 'fixed the driver');
+    await sup.check(); // the person's Resume starts a fresh trainer with a fresh budget of 3 restarts
+    expect(spawned).toBe(8); // this one keeps running out of memory: 1 + 3 restarts, then crashed again
+    expect(sup.crashed).toBe(true);
 
     // failures spread over more than the window never reach the limit
     const db2 = freshDb();
