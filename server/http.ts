@@ -129,6 +129,8 @@ export function applyCors(req: IncomingMessage, res: ServerResponse, origins: re
   res.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
   res.setHeader('Access-Control-Allow-Headers', 'Content-Type, X-API-Key, Authorization');
   res.setHeader('Access-Control-Max-Age', '600');
+  // Chrome's Private Network Access preflight (a page on another address calling a node on this machine)
+  if (req.headers['access-control-request-private-network'] === 'true') res.setHeader('Access-Control-Allow-Private-Network', 'true');
 }
 
 export type Access = 'none' | 'read' | 'admin';
