@@ -265,6 +265,7 @@ export class TrainingLoop {
     let stepsSinceCheckpoint = 0;
     let buffered: MetricRow[] = [];
     let lastLoss: number | null = null;
+    let lastVal: { step: number; loss: number } | null = null;
     const everyMs = this.o.checkpointEveryMs ?? 5 * 60_000;
 
     const flush = async () => {
@@ -289,7 +290,7 @@ export class TrainingLoop {
         trainConfig: snap.config as unknown as Record<string, unknown>,
         profile: s.profile.name,
         tokenizerRef: s.modelRow.tokenizerRef,
-        valLoss: snap.state.bestValLoss ?? undefined,
+        valLoss: lastVal?.step === snap.step ? lastVal.loss : undefined, // these weights' validation loss ("best" retention)
         reason: control ? control.kind : timedCheckpoint ? 'time' : snap.state.fileStep >= snap.state.fileSteps ? 'file end' : 'interval',
       });
       if (!res.saved) {
@@ -356,6 +357,7 @@ export class TrainingLoop {
               await this.o.onStep?.(m, item);
             },
             onEval: async (e) => {
+              lastVal = { step: e.step, loss: e.valLoss };
               await this.metrics.putEval({ modelId: s.modelRow.id, step: e.step, time: Date.now(), itemId: id, valLoss: e.valLoss, trainLoss: lastLoss, examples: examples.validation.size });
             },
             onSample: async (st) => {

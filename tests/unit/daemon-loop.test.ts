@@ -188,6 +188,9 @@ describe('TrainingLoop', () => {
     const evals = await loop.metrics.evals('tiny');
     expect(evals.map((e) => e.step)).toEqual([2, 4, 6]);
     expect(evals.every((e) => Number.isFinite(e.valLoss) && e.examples === 3)).toBe(true);
+    // checkpoints (every 2 steps, like the evaluations) carry the validation loss of their own weights
+    const ck = await loop.checkpoints.list('tiny');
+    for (const c of ck) expect(c.valLoss).toBeCloseTo(evals.find((e) => e.step === c.step)!.valLoss, 6);
     const samples = await loop.metrics.samples('tiny');
     expect(samples.map((r) => r.step)).toEqual([3, 6]);
     for (const r of samples) {
