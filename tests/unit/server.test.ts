@@ -110,6 +110,19 @@ describe('inference node', () => {
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it('allows exactly the configured CORS origins when given', async () => {
+    const other = await startTestNode(join(tempDir('node-cors-'), 'data'), { origins: ['http://wb.example:4173'] });
+    try {
+      const ask = (origin: string) => fetch(other.url + '/models', { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Private-Network': 'true' } });
+      const ok = await ask('http://wb.example:4173');
+      expect(ok.headers.get('access-control-allow-origin')).toBe('http://wb.example:4173');
+      expect(ok.headers.get('access-control-allow-private-network')).toBe('true');
+      expect((await ask('http://localhost:5173')).headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await other.close();
+    }
+  });
+
   it('rejects malformed bodies with 400 and a message; unknown paths 404, wrong methods 405', async () => {
     const bad = await raw('/models/register', { method: 'POST', key: ADMIN, body: '{"id": ' });
     expect(bad.status).toBe(400);
