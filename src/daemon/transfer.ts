@@ -75,7 +75,7 @@ export async function exportCheckpoint(
   target: ExportTarget,
   opts: { dtype?: 'float32' | 'bfloat16'; maxShardBytes?: number; folder?: (ref: string) => FolderReader } = {},
 ): Promise<{ files: string[]; fileName: string }> {
-  const { manifest, tensors } = await new CheckpointStore(db).read(id);
+  const { manifest, tensors } = await new CheckpointStore(db).read(id, (name) => name.startsWith('model/')); // weights only, not optimizer state
   const st = manifest.trainerState as unknown as StoredTrainerState;
   const model = await db.models.get(manifest.modelId);
   const config: ModelConfig | undefined = st.modelConfig ?? model?.config;

@@ -115,21 +115,29 @@ export class CheckpointStore {
     }
   }
 
-  /** The manifest and its tensors; throws when the manifest or a chunk is missing. */
-  async read(id: string): Promise<{ manifest: CheckpointRow; tensors: CheckpointTensor[] }> {
+  /**
+   * The manifest and its tensors (those `only` accepts; all by default), reading just the chunks that hold them.
+   * Throws when the manifest or a needed chunk is missing.
+   */
+  async read(id: string, only?: (name: string) => boolean): Promise<{ manifest: CheckpointRow; tensors: CheckpointTensor[] }> {
     const manifest = await this.db.checkpoints.get(id);
     if (!manifest) throw new Error(`checkpoint "${id}" does not exist (no manifest)`);
-    const out: CheckpointTensor[] = manifest.tensors.map((e) => {
+    const entries = only ? manifest.tensors.filter((e) => only(e.name)) : manifest.tensors;
+    const out: CheckpointTensor[] = entries.map((e) => {
       const n = e.byteLength / 4;
       return { name: e.name, dtype: e.dtype, shape: e.shape, data: e.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n) };
     });
-    for (let c = 0; c < manifest.chunkCount; c++) {
+    const needed = new Set<number>();
+    for (const e of entries) {
+      for (let c = Math.floor(e.offset / manifest.chunkBytes); c * manifest.chunkBytes < e.offset + e.byteLength; c++) needed.add(c);
+    }
+    for (const c of [...needed].sort((a, b) => a - b)) {
       const chunk = await this.db.checkpointChunks.get([id, c]);
       if (!chunk) throw new Error(`checkpoint "${id}": chunk ${c} of ${manifest.chunkCount} is missing`);
       const bytes = new Uint8Array(chunk.data);
       const start = c * manifest.chunkBytes;
       const end = start + bytes.length;
-      manifest.tensors.forEach((e, i) => {
+      entries.forEach((e, i) => {
         const a = Math.max(start, e.offset);
         const b = Math.min(end, e.offset + e.byteLength);
         if (a >= b) return;

@@ -54,6 +54,19 @@ describe('CheckpointStore', () => {
     });
   });
 
+  it('reads only the tensors asked for, touching only their chunks', async () => {
+    const db = freshDb();
+    const store = new CheckpointStore(db, 40);
+    const res = await store.write(input(9));
+    if (!res.saved) throw new Error('not saved');
+    // tensor "c" lives in bytes [192, 276): chunks 4..6; drop chunk 0 to prove it is not read
+    await db.checkpointChunks.delete([res.id, 0]);
+    const { tensors } = await store.read(res.id, (name) => name === 'c');
+    expect(tensors.map((t) => t.name)).toEqual(['c']);
+    expect(Array.from(tensors[0].data)).toEqual(Array.from(input(9).tensors[2].data));
+    await expect(store.read(res.id)).rejects.toThrow(/chunk 0 .* is missing/);
+  });
+
   it('a crash between chunks and manifest leaves no complete-looking checkpoint, and the sweep removes the orphans', async () => {
     const db = freshDb();
     const store = new CheckpointStore(db, 64);
