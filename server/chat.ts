@@ -75,8 +75,9 @@ export async function handleChat(req: IncomingMessage, res: ServerResponse, host
   // Streaming: headers go out only once the model is known to be there, so "no model" stays a real 503.
   let started = false;
   let modelName = requested ?? host.modelInfo().model_id ?? 'unknown';
+  const gone = (): boolean => res.destroyed || res.writableEnded;
   const send = (obj: unknown): void => {
-    res.write(`data: ${JSON.stringify(obj)}\n\n`);
+    if (!gone()) res.write(`data: ${JSON.stringify(obj)}\n\n`);
   };
   const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: string | null): ChatCompletionChunk => ({
     id,
@@ -102,8 +103,7 @@ export async function handleChat(req: IncomingMessage, res: ServerResponse, host
     const status = e instanceof HttpError ? e.status : 500;
     send(errorBody(status, (e as Error).message, 'server_error'));
   }
-  res.write('data: [DONE]\n\n');
-  res.end();
+  if (!gone()) res.end('data: [DONE]\n\n');
 }
 
 export async function handleGenerate(req: IncomingMessage, res: ServerResponse, host: ModelHost, limits: ChatLimits): Promise<void> {

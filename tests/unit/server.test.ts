@@ -210,6 +210,11 @@ describe('inference node', () => {
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
     expect(text).toMatch(/"object":"chat.completion.chunk"/);
 
+    // Stop in the middle of a stream: the client keeps what came, the node frees the model for the next request
+    const ac = new AbortController();
+    const stopped = await reader.chatStream({ messages: [{ role: 'user', content: 'Tell me a story' }], max_tokens: 16, temperature: 0 }, () => ac.abort(), ac.signal);
+    expect(stopped.finishReason).toBe('aborted');
+
     const g = await reader.generate({ prompt: 'Once upon a time', max_tokens: 2, temperature: 0 });
     expect(g.model).toBe('tiny-up');
     expect(g.tokens).toBeGreaterThan(0);
