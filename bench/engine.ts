@@ -2,7 +2,9 @@
  * `npm run bench:engine [-- --backends wasm,cpu --presets tiny,small --batch 8 --seq 128 --steps 3]`: training
  * and forward throughput of the real-vocabulary presets with random weights and data, one JSON line per
  * backend × preset × mode on stdout: backend, preset, mode, batch, seq, tokens_per_s, ms_per_step,
- * tensor_growth_per_step, peak_bytes. Defaults: wasm only, batch 8 × 128, 1 warm-up + 3 timed steps.
+ * tensor_growth_per_step, peak_bytes (tf.profile's peak over the timed steps), and cpu_ms_per_step /
+ * tokens_per_cpu_s (this process's CPU time, which a machine shared with other work inflates less than
+ * the wall clock). Defaults: wasm only, batch 8 × 128, 1 warm-up + 3 timed steps.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initNodeBackend } from '../src/engine/backend-node.ts';
@@ -37,26 +39,27 @@ async function benchTrain(backend: string, preset: PresetName): Promise<Record<s
   const mc = presetConfig(preset);
   const model = Qwen3Model.random(mc, 0);
   const config = parseTrainConfig({ batchSize: batch, maxLength: Math.max(seq, 16), logEvery: 1, saveSteps: 0, evalSteps: 0, warmupSteps: 0 }, preset);
+  const source = randomSource(mc.vocabSize);
+  const warm = await runJob({ model, source, config, padTokenId: 0, steps: 1 }); // creates the optimizer slots
   const ms: number[] = [];
   const counts: number[] = [];
-  let peak = 0;
-  const r = await runJob(
-    { model, source: randomSource(mc.vocabSize), config, padTokenId: 0, steps: steps + 1 },
-    {
-      onLog: (m) => void ms.push(m.msPerStep),
-      onStep: () => {
-        counts.push(tf.memory().numTensors);
-        peak = Math.max(peak, tf.memory().numBytes);
-      },
-    },
-  );
-  const timed = ms.slice(1);
-  const msPerStep = timed.reduce((a, b) => a + b, 0) / timed.length;
-  r.optimizer.dispose();
+  let cpu = 0;
+  const info = await tf.profile(async () => {
+    const c0 = process.cpuUsage();
+    await runJob(
+      { model, source, config, padTokenId: 0, steps, optimizer: warm.optimizer, startGlobalStep: 1 },
+      { onLog: (m) => void ms.push(m.msPerStep), onStep: () => void counts.push(tf.memory().numTensors) },
+    );
+    const c = process.cpuUsage(c0);
+    cpu = (c.user + c.system) / 1000 / steps;
+  });
+  const msPerStep = ms.reduce((a, b) => a + b, 0) / ms.length;
+  warm.optimizer.dispose();
   model.dispose();
   return {
     backend, preset, mode: 'train', batch, seq, tokens_per_s: Math.round((batch * seq * 1000) / msPerStep), ms_per_step: Math.round(msPerStep),
-    tensor_growth_per_step: (counts.at(-1)! - counts[0]) / (counts.length - 1), peak_bytes: peak, first_step_ms: Math.round(ms[0]),
+    tensor_growth_per_step: counts.length > 1 ? (counts.at(-1)! - counts[0]) / (counts.length - 1) : 0, peak_bytes: info.peakBytes,
+    cpu_ms_per_step: Math.round(cpu), tokens_per_cpu_s: Math.round((batch * seq * 1000) / cpu),
   };
 }
 
@@ -85,15 +88,19 @@ async function benchForward(backend: string, preset: PresetName): Promise<Record
   await step();
   const n0 = tf.memory().numTensors;
   const t0 = performance.now();
-  let peak = 0;
-  for (let i = 0; i < steps; i++) {
-    await step();
-    peak = Math.max(peak, tf.memory().numBytes);
-  }
+  const c0 = process.cpuUsage();
+  const info = await tf.profile(async () => {
+    for (let i = 0; i < steps; i++) await step();
+  });
+  const c = process.cpuUsage(c0);
+  const cpu = (c.user + c.system) / 1000 / steps;
   const msPerStep = (performance.now() - t0) / steps;
   const growth = (tf.memory().numTensors - n0) / steps;
   model.dispose();
-  return { backend, preset, mode: 'forward', batch, seq, tokens_per_s: Math.round((batch * seq * 1000) / msPerStep), ms_per_step: Math.round(msPerStep), tensor_growth_per_step: growth, peak_bytes: peak };
+  return {
+    backend, preset, mode: 'forward', batch, seq, tokens_per_s: Math.round((batch * seq * 1000) / msPerStep), ms_per_step: Math.round(msPerStep),
+    tensor_growth_per_step: growth, peak_bytes: info.peakBytes, cpu_ms_per_step: Math.round(cpu), tokens_per_cpu_s: Math.round((batch * seq * 1000) / cpu),
+  };
 }
 
 async function main(): Promise<void> {
