@@ -23,8 +23,8 @@ export async function run(argv: string[]): Promise<number> {
   if ((text === undefined) === (idsArg === undefined)) throw new CliError('give exactly one of --text or --ids', 2);
   let ids: number[];
   if (idsArg !== undefined) {
-    ids = idsArg.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
-    if (ids.length === 0 || ids.some((n) => !Number.isInteger(n) || n < 0)) throw new CliError(`--ids must be comma-separated non-negative integers, got "${idsArg}"`, 2);
+    ids = idsArg.replace(/^\s*\[|\]\s*$/g, '').split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
+    if (ids.length === 0 || ids.some((n) => !Number.isInteger(n) || n < 0)) throw new CliError(`--ids must be comma-separated non-negative integers (e.g. 1,2,3), got "${idsArg}"`, 2);
   } else {
     ids = (await loadTokenizerFromDir(dir)).encode(text!);
     if (ids.length === 0) throw new CliError('--text encodes to no tokens', 2);
