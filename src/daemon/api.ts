@@ -145,6 +145,8 @@ export interface ApiDeps {
   storage?: Pick<StorageManager, 'estimate' | 'persisted' | 'persist'>;
   /** Reader of a model folder reference (default: fetch for URLs, the store for imports). */
   folder?(ref: string): FolderReader;
+  /** Builds exports elsewhere (the validator worker, off the main thread); default: in this thread. */
+  exportCheckpoint?(id: string, opts: ExportOptions): Promise<ExportResult>;
   /** The trainer's chat (absent where no trainer runs in this page). */
   chat?(messages: ChatMessage[], opts: ChatOptions): Promise<ChatReply>;
   stopChat?(): void;
@@ -227,6 +229,7 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
       return p;
     },
     async exportCheckpoint(id, opts = {}) {
+      if (deps.exportCheckpoint) return deps.exportCheckpoint(id, opts);
       if (opts.directory) {
         const r = await exportCheckpoint(db, id, directoryTarget(opts.directory), { dtype: opts.dtype, folder: deps.folder });
         return { fileName: r.fileName, files: r.files };

@@ -70,6 +70,7 @@ export async function startWorkbench(opts: StartOptions = {}): Promise<Workbench
     validate,
     poke: () => supervisor.poke(),
     chat: (messages, o) => supervisor.chat(messages, o),
+    exportCheckpoint: (id, o) => validator.exportCheckpoint(id, o.dtype, o.directory),
     stopChat: () => supervisor.stopChat(),
   });
   const api: WorkbenchApi = {

@@ -1,6 +1,7 @@
 /**
  * The validator Web Worker (comlink entry point; wiring only): validates dropped files streaming from their
- * stored Blobs with the active model's tokenizer and profile template, one item after another.
+ * stored Blobs with the active model's tokenizer and profile template, one item after another; also builds
+ * checkpoint exports (zip or directory) off the page's main thread.
  */
 import * as Comlink from 'comlink';
 import type { ChatTokenizer } from '../engine/types.ts';
@@ -11,6 +12,7 @@ import { loadTrainConfig } from '../daemon/config.ts';
 import { folderFor } from '../daemon/folders.ts';
 import { loadTokenizerFrom } from '../daemon/session.ts';
 import { validateItem } from '../daemon/validate-item.ts';
+import { directoryTarget, exportCheckpoint, zipTarget } from '../daemon/transfer.ts';
 
 const tokenizers = new Map<string, Promise<ChatTokenizer>>();
 
@@ -32,5 +34,19 @@ const api = {
   },
 };
 
-export type ValidatorWorkerApi = typeof api;
-Comlink.expose(api);
+export type ValidatorWorkerApi = typeof api & typeof exporter;
+const exporter = {
+  /** A checkpoint as a Hugging Face folder: a zip Blob, or files written into `directory` (File System Access API). */
+  async exportCheckpoint(id: string, dtype: 'float32' | 'bfloat16' | undefined, directory?: FileSystemDirectoryHandle): Promise<{ zip?: Blob; fileName: string; files: string[] }> {
+    const db = getDb();
+    if (directory) {
+      const r = await exportCheckpoint(db, id, directoryTarget(directory), { dtype });
+      return { fileName: r.fileName, files: r.files };
+    }
+    const t = zipTarget();
+    const r = await exportCheckpoint(db, id, t, { dtype });
+    return { zip: await t.result(), fileName: r.fileName, files: r.files };
+  },
+};
+
+Comlink.expose({ ...api, ...exporter });
