@@ -155,8 +155,8 @@ export type PresetName = 'tiny' | 'small' | 'qwen3-0.6b';
 
 /** Per-preset overrides of the generic defaults (the tiny preset learns a small dataset in tens of steps). */
 export const PRESET_TRAIN_DEFAULTS: Record<PresetName, Partial<TrainConfig>> = {
-  tiny: { baseModel: 'qwen3-tiny', batchSize: 4, learningRate: 3e-3, warmupSteps: 5, maxLength: 256, evalSteps: 20, saveSteps: 100, lmHeadChunkTokens: 256 },
-  small: { baseModel: 'qwen3-small', batchSize: 4, learningRate: 1e-3, warmupSteps: 10, maxLength: 512, evalSteps: 50, saveSteps: 200, lmHeadChunkTokens: 256 },
+  tiny: { baseModel: 'qwen3-tiny', batchSize: 4, learningRate: 1e-2, warmupSteps: 5, maxLength: 256, evalSteps: 20, saveSteps: 100, lmHeadChunkTokens: 256 },
+  small: { baseModel: 'qwen3-small', batchSize: 4, learningRate: 2e-3, warmupSteps: 10, maxLength: 512, evalSteps: 50, saveSteps: 200, lmHeadChunkTokens: 256 },
   'qwen3-0.6b': {
     baseModel: 'Qwen/Qwen3-0.6B',
     batchSize: 1,
