@@ -1,7 +1,7 @@
 // CLI make-model / logits / generate end to end on the tiny preset (full 151936 vocabulary, real tokenizer):
 // deterministic folders, .npy logits equal the engine's, chat-templated generation, one-line errors.
 import { describe, expect, it, beforeAll, afterAll, vi } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,8 +40,9 @@ describe('CLI model commands', () => {
     expect(readdirSync(join(dir, 'tiny')).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
     const cfg = JSON.parse(readFileSync(join(dir, 'tiny/config.json'), 'utf8'));
     expect(cfg).toMatchObject({ vocab_size: 151936, hidden_size: 64, num_hidden_layers: 2, eos_token_id: 151645, tie_word_embeddings: true });
-    const shipped = join(root, 'public/models/qwen3-tiny/model.safetensors'); // made by ensure-model with the same seed
-    if (existsSync(shipped)) expect(readFileSync(join(dir, 'tiny/model.safetensors')).equals(readFileSync(shipped))).toBe(true);
+    const st = readFileSync(join(dir, 'tiny/model.safetensors'));
+    expect(st.length).toBeGreaterThan(151936 * 64 * 4); // full-vocabulary F32 embedding, no lm_head (tied)
+    expect(st.includes(Buffer.from('lm_head.weight'))).toBe(false);
   });
 
   it('logits --ids writes the engine logits [T, V] as .npy; --text tokenizes', async () => {
