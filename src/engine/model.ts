@@ -263,8 +263,9 @@ export class Qwen3Model implements CausalLM {
     }
     const Tk = k.shape[2];
     // GQA: query head h uses KV head floor(h / g); grouping q as [B, nkv, g·T, hd] avoids repeating k and v.
-    const qg = tf.reshape(q, [B, nkv, g * T, hd]);
-    let att = tf.mul(dot(qg, swapLast(k)), 1 / Math.sqrt(hd)); // [B, nkv, g·T, Tk]
+    // The 1/√hd scale goes on q (small) rather than on the scores, so no extra [.., T, Tk] tensor is kept for backprop.
+    const qg = tf.reshape(tf.mul(q, 1 / Math.sqrt(hd)), [B, nkv, g * T, hd]);
+    let att = dot(qg, swapLast(k)); // [B, nkv, g·T, Tk]
     att = tf.add(tf.reshape(att, [B, nkv, g, T, Tk]), tf.expandDims(mask, 2)); // mask [B, 1, 1, T, Tk]
     att = tf.reshape(tf.softmax(att, -1), [B, nkv, g * T, Tk]);
     const o = tf.reshape(dot(att, v), [B, nh, T, hd]);
