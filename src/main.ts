@@ -55,6 +55,6 @@ const api = createWorkbenchApi({
 });
 void navigator.storage?.persist?.().catch(() => false);
 
-const state = await mountWorkbench(document.getElementById('app')!, api, db, { backendParamError: param.error });
+const state = await mountWorkbench(document.getElementById('app')!, api, db, { backendParamError: param.error, backendOverride: param.backend });
 supervisor = new Supervisor({ db, spawn: spawnTrainer, log: (m) => console.warn(`[supervisor] ${m}`) });
 void supervisor.start();

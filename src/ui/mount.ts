@@ -26,13 +26,13 @@ async function adapterLimits(): Promise<{ maxStorageBufferBindingSize?: number; 
   }
 }
 
-export async function mountWorkbench(target: HTMLElement, api: WorkbenchApi, db: WorkbenchDb, opts: { backendParamError?: string } = {}): Promise<WorkbenchState> {
+export async function mountWorkbench(target: HTMLElement, api: WorkbenchApi, db: WorkbenchDb, opts: { backendParamError?: string; backendOverride?: string } = {}): Promise<WorkbenchState> {
   const state = new WorkbenchState(db, () => api.storageEstimate());
   state.start();
   const a = await adapterLimits();
   mount(App, {
     target,
-    props: { api, state, startupNotice: opts.backendParamError ?? '', limits: { deviceBytes: DEFAULT_DEVICE_BYTES, deviceLabel: a.label, maxStorageBufferBindingSize: a.maxStorageBufferBindingSize } },
+    props: { api, state, db, backendOverride: opts.backendOverride, startupNotice: opts.backendParamError ?? '', limits: { deviceBytes: DEFAULT_DEVICE_BYTES, deviceLabel: a.label, maxStorageBufferBindingSize: a.maxStorageBufferBindingSize } },
   });
   return state;
 }

@@ -4,10 +4,10 @@
 import { expect, test } from '@playwright/test';
 import { FAST, chatJsonl, dropFiles, item, setConfig, shownLoss, shownStep, waitForStepAtLeast, watchErrors } from './helpers.ts';
 
-test('train: loss shown and decreasing; pause and resume', async ({ page }) => {
+test('train: loss shown and decreasing, validation loss and a sample answer appear; pause and resume', async ({ page }) => {
   const errors = watchErrors(page);
   await page.goto('/?backend=wasm');
-  await setConfig(page, FAST);
+  await setConfig(page, { ...FAST, evalSteps: '6', sampleEvery: '6' });
   await dropFiles(page, [{ name: 'learn.jsonl', text: chatJsonl(60) }]);
   await expect(item(page, 'learn.jsonl')).toHaveAttribute('data-status', 'processing', { timeout: 60_000 });
   await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', 'training', { timeout: 90_000 });
@@ -20,6 +20,10 @@ test('train: loss shown and decreasing; pause and resume', async ({ page }) => {
   const smoothed = Number((await page.getByTestId('train-loss-smoothed').textContent())!.trim().split(/\s/)[0]);
   expect(smoothed).toBeLessThan(first);
   await expect(page.getByTestId('loss-chart')).not.toHaveAttribute('data-points', '0');
+  // Issue 4: every 6 steps a validation loss and a sample answer with its match badge.
+  await expect(page.getByTestId('val-loss')).toHaveText(/^\d+\.\d{4}$/, { timeout: 60_000 });
+  await expect(page.getByTestId('sample-answer')).toHaveAttribute('data-match', /^(true|false)$/, { timeout: 60_000 });
+  await expect(page.getByTestId('accuracy')).toContainText('overall');
 
   await page.getByTestId('btn-pause').click();
   await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', 'paused', { timeout: 60_000 });
@@ -42,8 +46,12 @@ test('a reload in the middle of a file resumes from the last checkpoint at the r
   // FAST saves every 4 steps: wait for a checkpoint at step 4 and a few steps past it.
   await expect(page.locator('[data-testid="checkpoint-item"][data-step="4"]')).toBeVisible({ timeout: 150_000 });
   await waitForStepAtLeast(page, 6);
+  const chartPoints = async () => Number(await page.getByTestId('loss-chart').getAttribute('data-points'));
+  await expect.poll(chartPoints, { timeout: 10_000 }).toBeGreaterThanOrEqual(6);
 
   await page.reload();
+  // The chart's history comes back from the store at once, before training goes on.
+  await expect.poll(chartPoints, { timeout: 10_000 }).toBeGreaterThanOrEqual(4);
   await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', /preparing|training/, { timeout: 60_000 });
   // Resumed from a checkpoint (step ≥ 4), not from zero, and training goes on.
   await expect.poll(() => shownStep(page), { timeout: 90_000 }).toBeGreaterThanOrEqual(4);
