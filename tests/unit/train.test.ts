@@ -138,6 +138,27 @@ describe('trainer edge cases (wasm)', () => {
   });
 });
 
+describe('trainer data order (wasm)', () => {
+  beforeAll(async () => {
+    await tf.setBackend('wasm');
+  });
+
+  it('epochs with packing: every token seen once per epoch, epoch counter advances', async () => {
+    const model = Qwen3Model.random(modelConfig, 6);
+    const data = source(7, 4);
+    const total = Array.from({ length: data.size }, (_, i) => data.get(i).ids.length).reduce((a, b) => a + b, 0);
+    const config = cfg({ pack: true, batchSize: 1, gradAccumSteps: 1, maxLength: 32 });
+    const r = await runJob({ model, source: data, config, padTokenId: PAD, epochs: 2 });
+    // packed rows of ≤ 32 tokens, one row per micro-batch: both epochs consumed whole
+    expect(r.state.tokensSeen).toBe(2 * total);
+    expect(r.state.epoch).toBe(1);
+    expect(r.state.fileSteps).toBe(r.state.globalStep);
+    expect(r.state.fileSteps).toBeLessThan(2 * 7); // packing put several examples per row
+    r.optimizer.dispose();
+    model.dispose();
+  });
+});
+
 describe('lr schedule', () => {
   it('warms up on the global step, then constant / linear / cosine over the file', () => {
     const c = { learningRate: 1e-3, warmupSteps: 4 };
