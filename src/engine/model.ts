@@ -25,6 +25,13 @@ export interface HfTensor {
 export interface ForwardOptions {
   /** See LinearHook; here `x` is [N, in] (batch and time flattened) and `base` is [N, out]. */
   linearHook?: LinearHook;
+  /**
+   * Gradient checkpointing (Chen et al. 2016): keep only each layer's input for backprop and recompute
+   * the layer during the backward pass (~1/3 more compute, far less activation memory). `params` are
+   * every variable being differentiated, keyed by name; layer i's are those named `model.layers.{i}.…`
+   * (base weights and, e.g., LoRA's `{weight}/lora_A`). The hook must be deterministic (no dropout).
+   */
+  recompute?: { params: ReadonlyMap<string, tf.Variable> };
 }
 
 /** Per-layer keys and values of the tokens seen so far, batch 1: k[i], v[i] are [1, nKV, length, hd]. */
@@ -285,7 +292,8 @@ export class Qwen3Model implements CausalLM {
   }
 
   /** Shared trunk: embeddings → blocks → final norm. `cache` (batch 1) supplies and collects keys/values. */
-  private trunk(x: ForwardInputs, hook?: LinearHook, cache?: KvCache): { h: tf.Tensor3D; k: tf.Tensor4D[]; v: tf.Tensor4D[] } {
+  private trunk(x: ForwardInputs, opts: ForwardOptions, cache?: KvCache): { h: tf.Tensor3D; k: tf.Tensor4D[]; v: tf.Tensor4D[] } {
+    const hook = opts.linearHook;
     const c = this.cfg;
     const [B, T] = x.inputIds.shape;
     for (const [k, t] of Object.entries(x) as [string, tf.Tensor][]) {
@@ -300,20 +308,70 @@ export class Qwen3Model implements CausalLM {
     const mask = attentionMask(cache ? (tf.ones([1, T], 'int32') as tf.Tensor2D) : x.segmentIds, segK, offset);
     const ks: tf.Tensor4D[] = [], vs: tf.Tensor4D[] = [];
     for (let i = 0; i < c.numHiddenLayers; i++) {
-      const p = `model.layers.${i}.`;
+      if (opts.recompute && !cache) {
+        h = this.recomputedBlock(i, h, cos, sin, mask, hook, opts.recompute.params);
+        continue;
+      }
       const past = cache && cache.length > 0 ? { k: cache.k[i], v: cache.v[i] } : undefined;
-      const a = this.attention(i, rmsNorm(h, this.w(p + 'input_layernorm.weight'), c.rmsNormEps) as tf.Tensor3D, cos, sin, mask, hook, past);
-      ks.push(a.k);
-      vs.push(a.v);
-      h = tf.add(h, a.y);
-      h = tf.add(h, this.mlp(i, rmsNorm(h, this.w(p + 'post_attention_layernorm.weight'), c.rmsNormEps) as tf.Tensor3D, hook));
+      const b = this.block(i, h, cos, sin, mask, hook, past);
+      ks.push(b.k);
+      vs.push(b.v);
+      h = b.h;
     }
     return { h: rmsNorm(h, this.w(FINAL_NORM), c.rmsNormEps) as tf.Tensor3D, k: ks, v: vs };
   }
 
+  /** Decoder layer i (pre-norm): h + attn(norm(h)), then + mlp(norm(·)). */
+  private block(
+    i: number, h: tf.Tensor3D, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, hook?: LinearHook,
+    past?: { k: tf.Tensor4D; v: tf.Tensor4D },
+  ): { h: tf.Tensor3D; k: tf.Tensor4D; v: tf.Tensor4D } {
+    const p = `model.layers.${i}.`, eps = this.cfg.rmsNormEps;
+    const a = this.attention(i, rmsNorm(h, this.w(p + 'input_layernorm.weight'), eps) as tf.Tensor3D, cos, sin, mask, hook, past);
+    const h1 = tf.add(h, a.y) as tf.Tensor3D;
+    return { h: tf.add(h1, this.mlp(i, rmsNorm(h1, this.w(p + 'post_attention_layernorm.weight'), eps) as tf.Tensor3D, hook)), k: a.k, v: a.v };
+  }
+
+  /**
+   * block() as one custom-gradient op: the forward runs untaped (only h, cos, sin and the mask are kept);
+   * the backward recomputes the layer under its own tape and differentiates it with tf.grads.
+   */
+  private recomputedBlock(
+    i: number, h: tf.Tensor3D, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, hook: LinearHook | undefined,
+    params: ReadonlyMap<string, tf.Variable>,
+  ): tf.Tensor3D {
+    const prefix = `model.layers.${i}.`;
+    const mine = [...params].filter(([n]) => n.startsWith(prefix)).map(([, v]) => v);
+    const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const save = args[args.length - 1] as tf.GradSaveFunc;
+      const [x, c, s, m] = args as tf.Tensor[];
+      save([x, c, s, m]);
+      return {
+        value: this.block(i, x as tf.Tensor3D, c, s, m, hook).h,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xs, cs, ss, ms] = saved;
+          // tf.grads inside a backward pass would replace the outer pass's tape (engine.state.activeTape)
+          // and then clear it; keep the outer one and put it back.
+          const engine = tf.engine() as unknown as { state: { activeTape: unknown } };
+          const outerTape = engine.state.activeTape;
+          let grads: tf.Tensor[];
+          try {
+            grads = tf.grads((a: tf.Tensor) => this.block(i, a as tf.Tensor3D, cs, ss, ms, hook).h)([xs, ...mine], dy);
+          } finally {
+            engine.state.activeTape = outerTape;
+          }
+          // cos, sin and the mask derive from int32 inputs, so TF.js prunes them and never asks for these.
+          const unused = tf.zeros([]);
+          return [grads[0], unused, unused, unused, ...grads.slice(1)];
+        },
+      };
+    });
+    return f(h, cos, sin, mask, ...mine) as tf.Tensor3D;
+  }
+
   /** Final-norm hidden states [B, T, H]; differentiable with respect to `weights`. Call inside tf.tidy. */
   hidden(x: ForwardInputs, opts: ForwardOptions = {}): tf.Tensor3D {
-    return this.trunk(x, opts.linearHook).h;
+    return this.trunk(x, opts).h;
   }
 
   /** Full logits [B, T, V] (small vocabularies, tests, generation; training chunks the head instead). */
@@ -340,7 +398,7 @@ export class Qwen3Model implements CausalLM {
       const inputIds = tf.tensor2d(Int32Array.from(ids), [1, T], 'int32');
       const positionIds = tf.tensor2d(Int32Array.from({ length: T }, (_, i) => L + i), [1, T], 'int32');
       const segmentIds = tf.ones([1, T], 'int32') as tf.Tensor2D;
-      const r = this.trunk({ inputIds, positionIds, segmentIds }, opts.linearHook, cache);
+      const r = this.trunk({ inputIds, positionIds, segmentIds }, opts, cache);
       const last = tf.reshape(tf.slice(r.h, [0, T - 1, 0], [1, 1, this.cfg.hiddenSize]), [1, this.cfg.hiddenSize]);
       return { logits: tf.reshape(tf.matMul(last, this.headWeight()), [this.cfg.vocabSize]) as tf.Tensor1D, k: r.k, v: r.v };
     });
