@@ -162,6 +162,14 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
   const models = new ModelRepo(db);
   const settings = new SettingsRepo(db);
 
+  // A reload in the middle of a validation left items `validating`: validate them again.
+  void db.queue
+    .where('status')
+    .equals('validating')
+    .primaryKeys()
+    .then((ids) => ids.length && deps.validate(ids as number[]))
+    .catch(() => undefined);
+
   const control = async (kind: ControlKind, reason?: string) => {
     await controls.request(kind, reason ?? '');
     deps.poke?.();

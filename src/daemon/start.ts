@@ -1,6 +1,6 @@
 /**
  * Page-side start of the workbench: opens the store, asks for persistent storage, starts the validator worker
- * and the supervised trainer worker, resumes validations a reload interrupted, and returns the API the UI calls.
+ * and the supervised trainer worker, and returns the API the UI calls (which resumes validations a reload interrupted).
  * Browser only (Web Workers); the parts it wires are tested in Node one by one.
  */
 import * as Comlink from 'comlink';
@@ -81,9 +81,6 @@ export async function startWorkbench(opts: StartOptions = {}): Promise<Workbench
     },
   };
 
-  // A reload in the middle of a validation: validate those items again.
-  const stuck = (await db.queue.where('status').equals('validating').primaryKeys()) as number[];
-  if (stuck.length) validate(stuck);
   await supervisor.start();
   return { db, api, supervisor, persisted };
 }

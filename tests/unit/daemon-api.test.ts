@@ -92,6 +92,18 @@ describe('WorkbenchApi', () => {
     expect(backendChain('bogus')).toEqual(['webgpu', 'wasm', 'cpu']);
   });
 
+  it('validates again the items a reload left validating', async () => {
+    const { db, api, validated } = await setup();
+    const [r] = await api.addFiles([{ name: 'a.jsonl', blob: new Blob([chatJsonl(5)]) }], { priority: 'normal' });
+    await Promise.all(validated);
+    await db.queue.update(r.itemId!, { status: 'validating' }); // as if the page died mid-validation
+    const again: Promise<unknown>[] = [];
+    createWorkbenchApi({ db, validate: (ids) => ids.forEach((id) => again.push(validateItem(db, id, { tokenizer, template: 'stock' }))) });
+    for (let i = 0; i < 50 && again.length === 0; i++) await new Promise((res) => setTimeout(res, 10));
+    await Promise.all(again);
+    expect((await db.queue.get(r.itemId!))?.status).toBe('queued');
+  });
+
   it('queues the example dataset in one click', async () => {
     const { db, api, validated } = await setup();
     await api.setConfig({ maxLength: 96 }); // byte-level test tokenizer: ~1 token per character
