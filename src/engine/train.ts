@@ -147,6 +147,15 @@ function batchLoss(model: CausalLM, b: TrainBatch, cfg: TrainConfig, denominator
   return (grads ? lmHeadLoss : lmHeadLossValue)(flat, model.headWeight(), b.targets, { chunkTokens: cfg.lmHeadChunkTokens, denominator });
 }
 
+/** Token ids outside the model's vocabulary would be silently wrong (gather does not check): a data error. */
+function checkIds(ids: Int32Array, vocab: number, index: number): void {
+  for (let t = 0; t < ids.length; t++) {
+    if (ids[t] < 0 || ids[t] >= vocab) {
+      throw new TrainingError(`example ${index}: token id ${ids[t]} at position ${t} is outside the model's vocabulary [0, ${vocab}); the tokenizer and model do not match`, 'data');
+    }
+  }
+}
+
 const realTokens = (b: TrainBatch) => b.segmentIds.reduce((n, s) => n + (s !== 0 ? 1 : 0), 0);
 
 // ---------------------------------------------------------------- evaluation
@@ -274,7 +283,10 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
       const t0 = performance.now();
       const batches: TrainBatch[] = [];
       for (let k = 0; k < cfg.gradAccumSteps; k++) {
-        batches.push(collate(nextMicroBatch().map((i) => source.get(i)), { pack: cfg.pack, maxLength: cfg.maxLength, padTokenId: job.padTokenId }));
+        const idx = nextMicroBatch();
+        const examples = idx.map((i) => source.get(i));
+        examples.forEach((e, j) => checkIds(e.ids, model.config.vocabSize, idx[j]));
+        batches.push(collate(examples, { pack: cfg.pack, maxLength: cfg.maxLength, padTokenId: job.padTokenId }));
       }
       const denominator = Math.max(1, batches.reduce((n, b) => n + b.numTargets, 0));
       const rate = lr(state, cfg);

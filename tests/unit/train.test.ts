@@ -122,6 +122,16 @@ describe('trainer edge cases (wasm)', () => {
     model.dispose();
   });
 
+  it('token ids outside the vocabulary are a data error naming the example', async () => {
+    const model = Qwen3Model.random(modelConfig, 5);
+    const bad: ExampleSource = { size: 1, get: () => ({ ids: Int32Array.from([1, 2, V + 3, 4]), trainMask: Uint8Array.from([0, 1, 1, 1]) }) };
+    const err = await runJob({ model, source: bad, config: cfg(), padTokenId: PAD, steps: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrainingError);
+    expect((err as TrainingError).kind).toBe('data');
+    expect((err as Error).message).toMatch(/example 0: token id 515 at position 2/);
+    model.dispose();
+  });
+
   it('validation loss every evalSteps, sample hook, checkpoints every saveSteps and at the end', async () => {
     const model = Qwen3Model.random(modelConfig, 5);
     const evals: number[] = [], samples: number[] = [], ckpts: number[] = [];
