@@ -7,13 +7,13 @@
  * - `model.embed_tokens.weight` is stored [H, V] (HF: [V, H]) so the tied LM head is used as-is:
  *   logits = h · E; the embedding lookup gathers columns. `lm_head.weight` (untied) is [H, V] too;
  * - norm weights [dim] as in HF.
- * The embedding's gradient is a ScatterNd (registered on cpu, wasm, webgl and webgpu), because the
- * wasm backend has no UnsortedSegmentSum, the kernel of gather's own gradient.
+ * Matrix products and the embedding lookup come from model-ops.ts (custom gradients for the wasm backend).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import './register-gradients.ts'; // tfjs-core's gradients, registered in a Node-safe way (E3's module)
 import { CheckpointError } from './errors.ts';
 import { Rng } from './rng.ts';
+import { dot, embed, swapLast } from './model-ops.ts';
 import type { CausalLM, ForwardInputs, LinearHook, ModelConfig } from './types.ts';
 
 /** A tensor in Hugging Face layout (row-major float32), as read from or written to safetensors. */
@@ -44,6 +44,7 @@ export interface KvCache {
 export const EMBED = 'model.embed_tokens.weight';
 export const LM_HEAD = 'lm_head.weight';
 export const FINAL_NORM = 'model.norm.weight';
+export { dot, embed } from './model-ops.ts';
 const NEG = -1e9; // additive mask; finite so fully masked (padding) rows stay finite
 
 /** Hugging Face names and HF-layout shapes of every parameter of a config, in checkpoint order. */
@@ -109,54 +110,6 @@ function attentionMask(segQ: tf.Tensor2D, segK: tf.Tensor2D, offset: number): tf
   const live = tf.notEqual(tf.expandDims(segQ, 2), 0);
   const ok = tf.logicalAnd(tf.logicalAnd(same, live), tf.cast(tf.tensor2d(causal, [Tq, Tk], 'int32'), 'bool'));
   return tf.expandDims(tf.mul(tf.sub(1, tf.cast(ok, 'float32')), NEG), 1);
-}
-
-/** Swaps the last two axes. */
-const swapLast = (t: tf.Tensor) => tf.transpose(t, [...t.shape.keys()].map((i, _, a) => (i < a.length - 2 ? i : 2 * a.length - 3 - i)));
-
-/**
- * a · b (rank 2, or batched rank 3/4) whose gradient transposes its operands explicitly: dA = dY · bᵀ,
- * dB = aᵀ · dY. TF.js's own matMul gradient uses transposeA/transposeB, which the wasm backend runs
- * 10–15x slower than a transpose followed by a plain matMul (measured: 1024×256×768, 181 ms vs 11 ms).
- */
-export function dot<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [x, y, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    save([x, y]);
-    return {
-      value: plainMatMul(x, y),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [plainMatMul(dy, swapLast(saved[1])), plainMatMul(swapLast(saved[0]), dy)],
-    };
-  });
-  return f(a, b) as T;
-}
-
-/** matMul without transposes (wasm's batched path was tried as per-entry 2-D products: slower in the full graph). */
-function plainMatMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D);
-}
-
-/**
- * Embedding lookup from E [H, V] for ids [N] → [N, H], with a ScatterNd gradient that every backend has:
- * dE[h, ids[n]] += dy[n, h], scattered straight into the [H, V] layout (no V×H transpose per step).
- */
-export function embed(E: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
-  const [H, V] = E.shape;
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const e = args[0] as tf.Tensor2D, save = args[1] as tf.GradSaveFunc;
-    save([ids]);
-    return {
-      value: tf.transpose(tf.gather(e, ids, 1)) as tf.Tensor2D, // [N, H]
-      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-        const N = dy.shape[0];
-        const rows = tf.tile(tf.reshape(tf.range(0, H, 1, 'int32'), [H, 1]), [1, N]); // [H, N]: h
-        const cols = tf.tile(tf.reshape(saved[0], [1, N]), [H, 1]); // [H, N]: ids[n]
-        const at = tf.reshape(tf.stack([rows, cols], 2), [H * N, 2]);
-        return [tf.scatterND(at, tf.reshape(tf.transpose(dy), [H * N]), [H, V])]; // [H, V], duplicates summed
-      },
-    };
-  });
-  return f(E) as tf.Tensor2D;
 }
 
 // ------------------------------------------------------------------ the model
