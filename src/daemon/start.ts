@@ -54,8 +54,11 @@ export async function startWorkbench(opts: StartOptions = {}): Promise<Workbench
       const remote = Comlink.wrap<TrainerWorkerApi>(worker);
       return {
         async start() {
-          const role = await remote.start({ backend, bundled, wasmPaths: opts.wasmPaths ?? '/tfjs-wasm/' }, Comlink.proxy(fatal), Comlink.proxy((r: TrainerRole) => opts.onRole?.(r)));
-          opts.onRole?.(role);
+          const onRole = (r: TrainerRole) => {
+            supervisor.setRole(r);
+            opts.onRole?.(r);
+          };
+          onRole(await remote.start({ backend, bundled, wasmPaths: opts.wasmPaths ?? '/tfjs-wasm/' }, Comlink.proxy(fatal), Comlink.proxy(onRole)));
         },
         terminate: () => worker.terminate(),
         poke: () => void remote.poke(),

@@ -54,6 +54,7 @@ export class Supervisor {
   private generation = 0;
   private readonly state: DaemonStateRepo;
   private readonly controls: ControlRepo;
+  private role: 'trainer' | 'waiting' = 'trainer';
   crashed = false;
 
   constructor(private readonly o: SupervisorOptions) {
@@ -85,6 +86,11 @@ export class Supervisor {
     }
   }
 
+  /** 'waiting' while another tab holds the training lock: the heartbeat in the store is not this tab's trainer's. */
+  setRole(role: 'trainer' | 'waiting'): void {
+    this.role = role;
+  }
+
   poke(): void {
     this.handle?.poke?.();
   }
@@ -107,7 +113,7 @@ export class Supervisor {
       if ((await this.controls.pending()).some((c) => c.kind === 'resume')) await this.revive();
       return;
     }
-    if (!this.handle) return;
+    if (!this.handle || this.role === 'waiting') return; // another tab trains: its own supervisor watches it
     const st = await this.state.get();
     if (st.status !== 'training' && st.status !== 'preparing') return;
     const limit = (await loadTrainConfig(this.o.db)).stallTimeoutMs;

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WorkbenchDb } from '../../src/store/db.ts';
-import { ControlRepo } from '../../src/store/state.ts';
+import { ControlRepo, DaemonStateRepo } from '../../src/store/state.ts';
 import { Supervisor, classifyCrash, type TrainerHandle } from '../../src/daemon/supervisor.ts';
 import { TrainingLoop } from '../../src/daemon/loop.ts';
 import { Queue } from '../../src/daemon/queue.ts';
@@ -41,6 +41,22 @@ describe('classifyCrash', () => {
 });
 
 describe('Supervisor', () => {
+  it('a tab waiting for the training lock does not restart its trainer over another tab\'s silent heartbeat', async () => {
+    const db = freshDb();
+    let spawned = 0;
+    const sup = new Supervisor({ db, checkEveryMs: 60_000, spawn: () => (spawned++, { start: async () => undefined, terminate: () => undefined }) });
+    sups.push(sup);
+    await sup.start();
+    await new DaemonStateRepo(db).set({ status: 'training', heartbeatAt: Date.now() - 3_600_000 });
+    sup.setRole('waiting');
+    await sup.check();
+    expect(spawned).toBe(1);
+    sup.setRole('trainer');
+    await sup.check(); // now it is this tab's trainer that went silent for an hour
+    expect(spawned).toBe(2);
+    expect(sup.restartCount).toBe(1);
+  });
+
   it('restarts at most 3 times in 5 minutes, then reports crashed with the kind', async () => {
     const db = freshDb();
     let t = 1_000_000;
