@@ -191,6 +191,47 @@ export function fileStepsFor(microBatchesPerEpoch: number, cfg: TrainConfig, ste
   return Math.max(1, Math.ceil(((epochs ?? cfg.epochs) * microBatchesPerEpoch) / cfg.gradAccumSteps));
 }
 
+/**
+ * One optimizer step: forward + backward per micro-batch with gradients summed (each loss is already divided
+ * by the step's target count), global-norm clip, AdamW gated on finiteness. Returns device scalars, reads nothing.
+ */
+function optimizerStep(
+  model: CausalLM, params: Map<string, tf.Variable>, batches: TrainBatch[], cfg: TrainConfig, denominator: number,
+  rate: number, optimizer: AdamW, hook?: LinearHook,
+): Pending {
+  const keyOf = new Map([...params].map(([k, v]) => [v.name, k]));
+  let grads: Record<string, tf.Tensor> = {};
+  let loss: tf.Tensor = tf.scalar(0);
+  try {
+    for (const b of batches) {
+      const r = tf.variableGrads(() => batchLoss(model, b, cfg, denominator, hook), [...params.values()]);
+      const prev = grads;
+      grads = {};
+      for (const [vn, g] of Object.entries(r.grads)) {
+        const k = keyOf.get(vn)!;
+        grads[k] = prev[k] ? tf.add(prev[k], g) : g;
+        if (prev[k]) tf.dispose([prev[k], g]);
+      }
+      const l = tf.add(loss, r.value);
+      tf.dispose([loss, r.value]);
+      loss = l;
+    }
+    const { norm, scale } = globalNormClip(Object.values(grads), cfg.maxGradNorm);
+    const ok = finiteGate(loss as tf.Scalar, norm);
+    try {
+      optimizer.apply(params, grads, rate, ok, scale);
+    } finally {
+      scale.dispose();
+    }
+    return { loss: loss as tf.Scalar, norm, ok };
+  } catch (e) {
+    loss.dispose();
+    throw e;
+  } finally {
+    tf.dispose(Object.values(grads));
+  }
+}
+
 /** Weights (HF layout), adapter and optimizer moments as plain data. */
 async function snapshot(job: TrainJob, state: TrainerState, optimizer: AdamW, lora?: LoraAdapter): Promise<TrainSnapshot> {
   const tensors = await job.model.toTensors();
@@ -233,7 +274,6 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
   const rng = new Rng(state.rngState);
   const lora = cfg.lora.enabled ? (job.lora ?? new LoraAdapter(model, cfg.lora, cfg.seed)) : undefined;
   const params = lora ? lora.weights : model.weights; // what gets trained
-  const keyOf = new Map([...params].map(([k, v]) => [v.name, k]));
   const optimizer = job.optimizer ?? new AdamW({ beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay });
   const sampleEvery = sampleInterval(cfg);
 
@@ -293,25 +333,7 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
       const dropoutSeed = lora && cfg.lora.dropout > 0 ? rng.int(0, 0x7fffffff) : undefined;
       const hook = lora?.hook(dropoutSeed);
 
-      // forward + backward per micro-batch, gradients summed (each loss is already divided by the step's targets)
-      let grads: Record<string, tf.Tensor> | null = null;
-      let loss: tf.Tensor = tf.scalar(0);
-      for (const b of batches) {
-        const r = tf.variableGrads(() => batchLoss(model, b, cfg, denominator, hook), [...params.values()]);
-        const named: Record<string, tf.Tensor> = {};
-        for (const [vn, g] of Object.entries(r.grads)) named[keyOf.get(vn)!] = g;
-        const prev: Record<string, tf.Tensor> | null = grads;
-        grads = prev ? tf.tidy(() => Object.fromEntries(Object.entries(named).map(([k, g]) => [k, tf.add(prev[k], g)]))) : named;
-        if (prev) tf.dispose([...Object.values(prev), ...Object.values(named)]);
-        const l = tf.add(loss, r.value);
-        tf.dispose([loss, r.value]);
-        loss = l;
-      }
-      const { norm, scale } = globalNormClip(Object.values(grads!), cfg.maxGradNorm);
-      const ok = finiteGate(loss as tf.Scalar, norm);
-      optimizer.apply(params, grads!, rate, ok, scale);
-      tf.dispose([...Object.values(grads!), scale]);
-      pending.push({ loss: loss as tf.Scalar, norm, ok });
+      pending.push(optimizerStep(model, params, batches, cfg, denominator, rate, optimizer, hook));
 
       state.globalStep++;
       state.fileStep++;
