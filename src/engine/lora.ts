@@ -8,6 +8,7 @@ import type { CausalLM, LinearHook } from './types.ts';
 import type { LoraConfig } from './config/train-config.ts';
 import type { NamedArray } from './optimizer.ts';
 import { Rng } from './rng.ts';
+import { dot } from './model-ops.ts';
 import { CheckpointError } from './errors.ts';
 
 /** `model.layers.3.self_attn.q_proj.weight` → `q_proj`. */
@@ -59,7 +60,7 @@ export class LoraAdapter {
         const keep = tf.cast(tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', (dropoutSeed + 7919 * call++) >>> 0), p), 'float32');
         xi = tf.mul(x, tf.mul(keep, 1 / (1 - p)));
       }
-      return tf.add(base, tf.mul(tf.matMul(tf.matMul(xi as tf.Tensor2D, a), b), this.scale));
+      return tf.add(base, tf.mul(dot(dot(xi as tf.Tensor2D, a), b), this.scale)); // dot: wasm-friendly gradient
     };
   }
 
