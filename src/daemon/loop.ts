@@ -11,7 +11,7 @@ import { chatAnswer, sampleAnswer, type ChatRequest } from './sample.ts';
 import type { GenerateResult } from '../engine/types.ts';
 import { readModelConfig, type FolderReader } from '../engine/checkpoint.ts';
 import type { StepMetrics } from '../engine/types.ts';
-import { CheckpointStore, DEFAULT_CHUNK_BYTES } from '../store/checkpoints.ts';
+import { CheckpointStore, DEFAULT_CHUNK_BYTES, isQuotaError } from '../store/checkpoints.ts';
 import type { ControlRow, DaemonStatus, ItemProgress, MetricRow, ModelRow, QueueItemRow, WorkbenchDb } from '../store/db.ts';
 import { ControlRepo, DaemonStateRepo, MetricsRepo, ModelRepo } from '../store/state.ts';
 import { loadTrainConfig } from './config.ts';
@@ -57,6 +57,7 @@ export class TrainingLoop {
   readonly metrics: MetricsRepo;
   private session: Session | null = null;
   private running = false;
+  private unflushed: MetricRow[] = [];
   private chats: { req: ChatRequest; resolve(r: GenerateResult): void; reject(e: unknown): void }[] = [];
   private halted = false;
 
@@ -263,15 +264,27 @@ export class TrainingLoop {
     let timedCheckpoint = false;
     let lastCheckpointAt = Date.now();
     let stepsSinceCheckpoint = 0;
-    let buffered: MetricRow[] = [];
+    let buffered: MetricRow[] = this.unflushed; // rows a full disk kept back last time
+    this.unflushed = [];
     let lastLoss: number | null = null;
     let lastVal: { step: number; loss: number } | null = null;
     const everyMs = this.o.checkpointEveryMs ?? 5 * 60_000;
 
+    /** Store writes during training: a full disk pauses training (like a failed checkpoint) instead of failing the file. */
+    const guard = async (what: string, write: () => Promise<unknown>): Promise<boolean> => {
+      try {
+        await write();
+        return true;
+      } catch (e) {
+        if (!isQuotaError(e)) throw e;
+        quota ??= `Storage is full: ${what} could not be saved. Free space (delete checkpoints), then Resume.`;
+        return false;
+      }
+    };
     const flush = async () => {
       const rows = buffered;
       buffered = [];
-      await this.metrics.putMetrics(rows);
+      if (!(await guard('the metrics', () => this.metrics.putMetrics(rows)))) buffered = [...rows, ...buffered]; // kept for the next flush
     };
     const onCheckpoint = async (snap: TrainSnapshot) => {
       const p: ItemProgress = {
@@ -352,19 +365,19 @@ export class TrainingLoop {
               if (m.loss !== null) {
                 lastLoss = m.loss;
                 await flush();
-                await this.state.heartbeat({ step: m.step, totalSteps: m.step + (m.fileSteps - m.fileStep), fileStep: m.fileStep, fileSteps: m.fileSteps, loss: m.loss, lr: m.lr, tokensPerSecond: m.tokensPerSecond });
+                await guard('the heartbeat', () => this.state.heartbeat({ step: m.step, totalSteps: m.step + (m.fileSteps - m.fileStep), fileStep: m.fileStep, fileSteps: m.fileSteps, loss: m.loss, lr: m.lr, tokensPerSecond: m.tokensPerSecond }));
               }
               await this.o.onStep?.(m, item);
             },
             onEval: async (e) => {
               lastVal = { step: e.step, loss: e.valLoss };
-              await this.metrics.putEval({ modelId: s.modelRow.id, step: e.step, time: Date.now(), itemId: id, valLoss: e.valLoss, trainLoss: lastLoss, examples: examples.validation.size });
+              await guard('the validation loss', () => this.metrics.putEval({ modelId: s.modelRow.id, step: e.step, time: Date.now(), itemId: id, valLoss: e.valLoss, trainLoss: lastLoss, examples: examples.validation.size }));
             },
             onSample: async (st) => {
               if (examples.heldOutChats.length === 0) return;
               const k = Math.floor(st.globalStep / sampleInterval(s.config)) % examples.heldOutChats.length;
               const row = await sampleAnswer(s, examples.heldOutChats[k], { step: st.globalStep, itemId: id });
-              await this.metrics.addSample(row);
+              await guard('a sample answer', () => this.metrics.addSample(row));
             },
             onCheckpoint,
           },
@@ -388,6 +401,7 @@ export class TrainingLoop {
       return this.fail(item, e);
     }
     await flush();
+    this.unflushed = buffered; // empty unless the disk is still full
     const end = s.state!.globalStep;
     let outcome: Outcome;
     const c = control as ControlRow | null;

@@ -250,6 +250,38 @@ describe('TrainingLoop', () => {
     loop.dispose();
   });
 
+  it('a full disk while writing metrics also pauses (not fails) the file, and Resume completes it', async () => {
+    let full = false;
+    const { db, make, queue, add, controls } = await setup({}, (d) =>
+      d.use({
+        stack: 'dbcore',
+        name: 'simulated-quota-metrics',
+        create: (down) => ({
+          ...down,
+          table: (name) => {
+            const t = down.table(name);
+            if (name !== 'metrics') return t;
+            return { ...t, mutate: (req) => (full && req.type === 'put' ? Promise.reject(new DOMException('The quota has been exceeded.', 'QuotaExceededError')) : t.mutate(req)) };
+          },
+        }),
+      }),
+    );
+    const loop = make(async (m) => {
+      if (m.step === 2) full = true;
+    });
+    const id = await add('m.jsonl', chatJsonl(12, 'm'));
+    expect(await loop.runUntilIdle()).toBe('paused');
+    expect((await db.daemon.get('state'))?.reason).toMatch(/^Storage is full: the metrics could not be saved/);
+    const row = await queue.get(id);
+    expect([row.status, row.attempts]).toEqual(['paused', 0]);
+    full = false;
+    await controls.request('resume', '');
+    expect(await loop.runUntilIdle()).toBe('idle');
+    expect((await queue.get(id)).status).toBe('completed');
+    expect((await db.metrics.toArray()).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]); // the rows that did not fit were kept and written later
+    loop.dispose();
+  });
+
   it('"Try it" chat answers when idle, and mid-file at the next step boundary while training continues', async () => {
     let chatDuringTraining: Promise<{ text: string; stopReason: string }> | null = null;
     let stepWhenAnswered = -1;
