@@ -4,6 +4,7 @@ import { mount } from 'svelte';
 import type { WorkbenchApi } from '../daemon/api.ts';
 import type { WorkbenchDb } from '../store/db.ts';
 import App from './App.svelte';
+import type { AskFn } from './lib/chat.ts';
 import { WorkbenchState } from './state/workbench.svelte.ts';
 import './app.css';
 
@@ -26,13 +27,13 @@ async function adapterLimits(): Promise<{ maxStorageBufferBindingSize?: number; 
   }
 }
 
-export async function mountWorkbench(target: HTMLElement, api: WorkbenchApi, db: WorkbenchDb, opts: { backendParamError?: string; backendOverride?: string } = {}): Promise<WorkbenchState> {
+export async function mountWorkbench(target: HTMLElement, api: WorkbenchApi, db: WorkbenchDb, opts: { backendParamError?: string; backendOverride?: string; ask?: AskFn } = {}): Promise<WorkbenchState> {
   const state = new WorkbenchState(db, () => api.storageEstimate());
   state.start();
   const a = await adapterLimits();
   mount(App, {
     target,
-    props: { api, state, db, backendOverride: opts.backendOverride, startupNotice: opts.backendParamError ?? '', limits: { deviceBytes: DEFAULT_DEVICE_BYTES, deviceLabel: a.label, maxStorageBufferBindingSize: a.maxStorageBufferBindingSize } },
+    props: { api, state, db, ask: opts.ask, backendOverride: opts.backendOverride, startupNotice: opts.backendParamError ?? '', limits: { deviceBytes: DEFAULT_DEVICE_BYTES, deviceLabel: a.label, maxStorageBufferBindingSize: a.maxStorageBufferBindingSize } },
   });
   return state;
 }

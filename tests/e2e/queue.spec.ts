@@ -53,3 +53,45 @@ test('skip invalid lines queues the valid ones and lists the skipped', async ({ 
   await expect(it.getByTestId('item-examples')).toContainText('2 examples');
   await expect(it).toContainText('2 lines skipped');
 });
+
+test('a whole folder: every .jsonl/.json inside, recursively, becomes an item; other files are listed as ignored', async ({ page }) => {
+  const { mkdtempSync, mkdirSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync('/tmp/e2e-folder-');
+  mkdirSync(join(dir, 'sub', 'deeper'), { recursive: true });
+  writeFileSync(join(dir, 'top.jsonl'), chatJsonl(3));
+  writeFileSync(join(dir, 'sub', 'mid.json'), chatJsonl(2, 1));
+  writeFileSync(join(dir, 'sub', 'deeper', 'low.jsonl'), chatJsonl(4, 2));
+  writeFileSync(join(dir, 'sub', 'notes.txt'), 'not data');
+  await page.goto('/?backend=cpu');
+  await page.getByTestId('btn-pause').waitFor();
+  await page.getByTestId('priority-select').selectOption('low');
+  await page.getByTestId('folder-input').setInputFiles(dir);
+  for (const name of ['top.jsonl', 'mid.json', 'low.jsonl']) await expect(item(page, name)).toBeVisible();
+  await expect(page.getByTestId('queue-item')).toHaveCount(3);
+  await expect(page.getByTestId('drop-message')).toContainText('notes.txt');
+});
+
+test('reprioritize, move and delete queue items (daemon paused first, so nothing is picked up)', async ({ page }) => {
+  await page.goto('/?backend=cpu');
+  await page.getByTestId('btn-pause').click();
+  await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', 'paused');
+  await dropFiles(page, [{ name: 'a.jsonl', text: chatJsonl(3, 1) }, { name: 'b.jsonl', text: chatJsonl(3, 2) }, { name: 'c.jsonl', text: chatJsonl(3, 3) }], 'low');
+  for (const n of ['a.jsonl', 'b.jsonl', 'c.jsonl']) await expect(item(page, n)).toHaveAttribute('data-status', 'queued');
+  const names = () => page.getByTestId('queue-item').evaluateAll((els) => els.map((e) => e.getAttribute('data-name')));
+  await expect.poll(names).toEqual(['a.jsonl', 'b.jsonl', 'c.jsonl']);
+
+  await item(page, 'c.jsonl').getByTestId('btn-up').click();
+  await expect.poll(names).toEqual(['a.jsonl', 'c.jsonl', 'b.jsonl']);
+  await item(page, 'a.jsonl').getByTestId('btn-down').click();
+  await expect.poll(names).toEqual(['c.jsonl', 'a.jsonl', 'b.jsonl']);
+
+  await item(page, 'b.jsonl').getByTestId('item-priority').selectOption('high');
+  await expect.poll(names).toEqual(['b.jsonl', 'c.jsonl', 'a.jsonl']);
+  await expect(page.locator('[data-testid="queue-group"][data-priority="high"]')).toBeVisible();
+
+  page.once('dialog', (d) => void d.accept());
+  await item(page, 'c.jsonl').getByTestId('btn-delete').click();
+  await expect.poll(names).toEqual(['b.jsonl', 'a.jsonl']);
+  await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', 'paused');
+});

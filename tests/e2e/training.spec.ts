@@ -36,6 +36,13 @@ test('train: loss shown and decreasing, validation loss and a sample answer appe
   await page.getByTestId('btn-resume').click();
   await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', 'training', { timeout: 60_000 });
   await waitForStepAtLeast(page, pausedAt + 1);
+
+  // Issue 4: the chat answers from the trainer worker at a step boundary, and training continues after it.
+  await page.getByTestId('chat-input').fill('add 2 3');
+  await page.getByTestId('chat-send').click();
+  await expect(page.getByTestId('chat-answer')).toHaveCount(1, { timeout: 60_000 });
+  const afterChat = await shownStep(page);
+  await waitForStepAtLeast(page, afterChat + 1);
   expect(errors.filter((e) => !/favicon/.test(e))).toEqual([]);
 });
 
