@@ -402,34 +402,42 @@ export class TrainingLoop {
     }
     await flush();
     this.unflushed = buffered; // empty unless the disk is still full
+    const outcome = await this.settle(item, s, progress, result.status, control as ControlRow | null, quota);
+    await this.o.db.runs.update(runId, { endedAt: Date.now(), endStep: s.state!.globalStep, outcome: outcome === 'quota' ? 'paused' : outcome });
+    return outcome;
+  }
+
+  /** After a job: the item's status, its lineage and the daemon state say what ended it. Never loses progress. */
+  private async settle(item: QueueItemRow, s: Session, progress: ItemProgress, status: JobResult['status'], c: ControlRow | null, quota: string | null): Promise<Outcome> {
+    const id = item.id!;
     const end = s.state!.globalStep;
-    let outcome: Outcome;
-    const c = control as ControlRow | null;
+    const lineage = (outcome: 'completed' | 'skipped') =>
+      this.models.recordLineage(s.modelRow.id, { itemId: id, fileName: item.name, fromStep: end - s.state!.fileStep, toStep: end, outcome }, end);
     if (quota) {
-      outcome = 'quota';
       await this.queue.setStatus(id, 'paused', quota);
       await this.state.set({ status: 'paused', currentItemId: id, reason: quota });
-    } else if (result.status === 'completed') {
-      outcome = 'completed';
+      return 'quota';
+    }
+    if (status === 'completed') {
       await this.queue.complete(id, progress);
-      await this.models.recordLineage(s.modelRow.id, { itemId: id, fileName: item.name, fromStep: end - s.state!.fileStep, toStep: end, outcome: 'completed' }, end);
+      await lineage('completed');
       await this.state.set({ status: 'idle', currentItemId: null, reason: `Completed ${item.name}` });
-    } else if (c?.kind === 'pause') {
-      outcome = 'paused';
+      return 'completed';
+    }
+    if (c?.kind === 'pause') {
       await this.queue.setStatus(id, 'paused', c.reason || 'Paused');
       await this.state.set({ status: 'paused', currentItemId: id, reason: c.reason || 'Paused' });
-    } else if (c?.kind === 'skip') {
-      outcome = 'skipped';
-      await this.queue.skip(id, progress, c.reason || 'Skipped');
-      await this.models.recordLineage(s.modelRow.id, { itemId: id, fileName: item.name, fromStep: end - s.state!.fileStep, toStep: end, outcome: 'skipped' }, end);
-      await this.state.set({ status: 'idle', currentItemId: null, reason: `Skipped ${item.name}${c.reason ? `: ${c.reason}` : ''}` });
-    } else {
-      outcome = 'stopped';
-      await this.queue.requeue(id, progress, c?.reason || 'Stopped');
-      await this.state.set({ status: 'stopped', currentItemId: null, reason: c?.reason || 'Stopped' });
+      return 'paused';
     }
-    await this.o.db.runs.update(runId, { endedAt: Date.now(), endStep: end, outcome: outcome === 'quota' ? 'paused' : outcome });
-    return outcome;
+    if (c?.kind === 'skip') {
+      await this.queue.skip(id, progress, c.reason || 'Skipped');
+      await lineage('skipped');
+      await this.state.set({ status: 'idle', currentItemId: null, reason: `Skipped ${item.name}${c.reason ? `: ${c.reason}` : ''}` });
+      return 'skipped';
+    }
+    await this.queue.requeue(id, progress, c?.reason || 'Stopped');
+    await this.state.set({ status: 'stopped', currentItemId: null, reason: c?.reason || 'Stopped' });
+    return 'stopped';
   }
 
   /** The trainer state to continue an item: the session's cumulative counters at the item's own file position. */
