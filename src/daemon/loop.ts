@@ -161,6 +161,14 @@ export class TrainingLoop {
       else if ((c.kind === 'pause' || c.kind === 'stop') && !resumed && st.status === 'idle') {
         await this.state.set({ status: c.kind === 'pause' ? 'paused' : 'stopped', reason: c.reason || `${c.kind} requested` });
         return false;
+      } else if ((c.kind === 'stop' || c.kind === 'skip') && st.status === 'paused') {
+        // The paused file (its progress is checkpointed) goes back to the queue, or is skipped; the daemon waits.
+        for (const p of await this.o.db.queue.where('status').equals('paused').toArray()) {
+          if (c.kind === 'stop') await this.queue.requeue(p.id!, p.progress, c.reason || 'Stopped');
+          else await this.queue.skip(p.id!, p.progress, c.reason || 'Skipped');
+        }
+        if (c.kind === 'stop') await this.state.set({ status: 'stopped', currentItemId: null, reason: c.reason || 'Stopped' });
+        return false;
       }
     }
     if (!resumed && (st.status === 'paused' || st.status === 'stopped')) return false;

@@ -113,6 +113,9 @@ describe('TrainingLoop', () => {
     expect(row.status).toBe('paused');
     expect(row.progress.fileStep).toBe(2);
     expect((await db.daemon.get('state'))?.reason).toBe('lunch');
+    await controls.request('stop', 'while paused');
+    expect(await loop.runUntilIdle()).toBe('stopped');
+    expect((await queue.get(id)).status).toBe('queued'); // stop while paused: back to the queue, progress kept
     await controls.request('resume', '');
     expect(await loop.runUntilIdle()).toBe('stopped');
     row = await queue.get(id);
