@@ -49,6 +49,24 @@ async function readStep(folder: FolderReader): Promise<number | null> {
   return null;
 }
 
+/** Token ids that end a turn: config.json's and generation_config.json's eos_token_id, and `<|im_end|>`. */
+async function readEosIds(folder: FolderReader, model: Qwen3Model, tokenizer: ChatTokenizer): Promise<number[]> {
+  const ids = new Set<number>([tokenizer.eosTokenId]);
+  const add = (v: unknown): void => {
+    for (const x of Array.isArray(v) ? v : [v]) if (typeof x === 'number' && Number.isInteger(x) && x >= 0) ids.add(x);
+  };
+  add(model.config.eosTokenId);
+  const bytes = await folder.read('generation_config.json');
+  if (bytes) {
+    try {
+      add((JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>).eos_token_id);
+    } catch (e) {
+      throw new CheckpointError(`generation_config.json is not valid JSON (${(e as Error).message})`, 'generation_config.json');
+    }
+  }
+  return [...ids];
+}
+
 /** Holds back a tail of `text` that could still become a stop string, so streamed text never shows one. */
 function safeLength(text: string, stops: readonly string[]): number {
   let keep = text.length;
@@ -70,6 +88,7 @@ class EngineModel implements InferenceModel {
     private readonly model: Qwen3Model,
     readonly tokenizer: ChatTokenizer,
     readonly checkpointStep: number | null,
+    private readonly eosIds: number[],
   ) {}
 
   chatPrompt(messages: readonly ChatMessage[], template: ChatTemplateKind = 'stock'): string {
@@ -79,8 +98,6 @@ class EngineModel implements InferenceModel {
   async generate(prompt: string, opts: GenOptions): Promise<GenOutput> {
     const promptIds = this.tokenizer.encode(prompt);
     let sent = 0;
-    const eos = this.model.config.eosTokenId;
-    const eosIds = new Set([this.tokenizer.eosTokenId, ...(eos === undefined ? [] : Array.isArray(eos) ? eos : [eos])]);
     const out = await generate(this.model, promptIds, {
       maxNewTokens: opts.maxTokens,
       temperature: opts.temperature,
@@ -90,7 +107,7 @@ class EngineModel implements InferenceModel {
       processors: opts.processors,
       timeLimitMs: opts.timeLimitMs,
       signal: opts.signal,
-      eosTokenIds: [...eosIds],
+      eosTokenIds: this.eosIds,
       decode: (ids) => this.tokenizer.decode(ids, { skipSpecialTokens: true }),
       onToken: opts.onText
         ? (_id, text) => {
@@ -146,7 +163,12 @@ async function loadFolder(dir: string): Promise<EngineModel> {
     model.dispose();
     throw new CheckpointError(`the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model.config.vocabSize}`, 'tokenizer.json');
   }
-  return new EngineModel(model, tokenizer, await readStep(folder));
+  try {
+    return new EngineModel(model, tokenizer, await readStep(folder), await readEosIds(folder, model, tokenizer));
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
 }
 
 export const engineInference: InferenceEngine = {
