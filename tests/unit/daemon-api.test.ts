@@ -149,6 +149,14 @@ describe('WorkbenchApi', () => {
     expect([...st.tensors.keys()]).toContain('model.layers.0.self_attn.q_proj.weight');
     expect([...st.tensors.keys()]).toContain('model.embed_tokens.weight');
 
+    // BF16 export: half the bytes, values within bfloat16 rounding of the F32 ones
+    const bf = unzipSync(new Uint8Array(await (await api.exportCheckpoint(list[0].id, { dtype: 'bfloat16' })).zip!.arrayBuffer()));
+    const header = JSON.parse(new TextDecoder().decode(bf['model.safetensors'].subarray(8, 8 + Number(new DataView(bf['model.safetensors'].buffer, bf['model.safetensors'].byteOffset).getBigUint64(0, true)))));
+    expect(header['model.norm.weight'].dtype).toBe('BF16');
+    const a = st.tensors.get('model.layers.0.mlp.up_proj.weight')!.data;
+    const b = readSafetensors(bf['model.safetensors']).tensors.get('model.layers.0.mlp.up_proj.weight')!.data;
+    a.forEach((x, i) => expect(Math.abs(b[i] - x)).toBeLessThanOrEqual(Math.abs(x) / 128 + 1e-30));
+
     const imported = await api.importModel({ zip: exp.zip! }, 'round trip');
     expect(imported.config.hiddenSize).toBe(32);
     expect(await db.modelFiles.where('modelId').equals(imported.id).count()).toBe(5);
