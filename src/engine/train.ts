@@ -252,6 +252,10 @@ interface Pending {
   ok: tf.Scalar;
 }
 
+/**
+ * Trains `job.source` for its steps (or epochs), continuing `job.state` when given. Stops early when
+ * beforeStep says 'stop' (a checkpoint is still taken). Throws TrainingError ('data', 'non_finite', 'config').
+ */
 export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<JobResult> {
   const { model, source, config: cfg } = job;
   if (source.size === 0) throw new TrainingError('the file has no training examples', 'data');
