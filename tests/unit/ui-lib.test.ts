@@ -85,3 +85,19 @@ describe('accuracy summary', () => {
     expect(summarizeAccuracy([], { correct: 3, total: 4 })).toMatchObject({ overall: 0.75, last20: null, total: 4 });
   });
 });
+
+import { boundaryXs, indexAtOrAfter, xValues } from '../../src/ui/lib/chart-axes.ts';
+describe('chart x axes', () => {
+  const h = { steps: [1, 2, 3, 5], tokens: [10, 20, 30, 40], time: [1000, 2000, 4000, 9000] };
+  it('maps steps to step, cumulative tokens or seconds', () => {
+    expect(xValues('step', h)).toEqual([1, 2, 3, 5]);
+    expect(xValues('tokens', h)).toEqual([10, 30, 60, 100]);
+    expect(xValues('time', h)).toEqual([1, 2, 4, 9]);
+  });
+  it('places file boundaries on the chosen axis', () => {
+    expect(boundaryXs([3, 4], h.steps, xValues('tokens', h))).toEqual([60, 100]);
+    expect(boundaryXs([9], h.steps, h.steps)).toEqual([]);
+    expect(indexAtOrAfter(h.steps, 4)).toBe(3);
+    expect(indexAtOrAfter(h.steps, 0)).toBe(0);
+  });
+});

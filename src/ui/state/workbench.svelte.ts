@@ -16,11 +16,14 @@ export interface LossHistory {
   lr: number[];
   tokensPerSecond: number[];
   tokens: number[];
+  gradNorm: (number | null)[];
+  /** Wall-clock ms of each row. */
+  time: number[];
   /** Steps where the item changed (file boundaries). */
   boundaries: number[];
 }
 
-const emptyHistory = (): LossHistory => ({ steps: [], loss: [], smoothed: [], lr: [], tokensPerSecond: [], tokens: [], boundaries: [] });
+const emptyHistory = (): LossHistory => ({ steps: [], loss: [], smoothed: [], lr: [], tokensPerSecond: [], tokens: [], gradNorm: [], time: [], boundaries: [] });
 
 export class WorkbenchState {
   daemon = $state<DaemonStateRow | undefined>(undefined);
@@ -163,6 +166,8 @@ export class WorkbenchState {
         lr: h.lr.slice(),
         tokensPerSecond: h.tokensPerSecond.slice(),
         tokens: h.tokens.slice(),
+        gradNorm: h.gradNorm.slice(),
+        time: h.time.slice(),
         boundaries: h.boundaries.slice(),
       };
       for (const r of rows) {
@@ -174,6 +179,8 @@ export class WorkbenchState {
         next.lr.push(r.lr);
         next.tokensPerSecond.push(r.tokensPerSecond);
         next.tokens.push(r.tokens);
+        next.gradNorm.push(r.gradNorm);
+        next.time.push(r.time);
         this.eta.observe({ tokens: r.tokens, ms: r.ms });
       }
       this.history = next;
