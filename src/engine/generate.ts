@@ -97,7 +97,8 @@ export function sampleToken(logits: Float32Array, opts: SamplerOptions, rng: Rng
     idx.sort((a, b) => logits[b] - logits[a]);
     idx = idx.slice(0, topK);
   }
-  const max = Math.max(...idx.map((i) => logits[i]));
+  let max = -Infinity; // a loop, not Math.max(...): a spread of 151936 arguments overflows the stack
+  for (const i of idx) if (logits[i] > max) max = logits[i];
   let probs = idx.map((i) => Math.exp((logits[i] - max) / temperature));
   let sum = probs.reduce((a, b) => a + b, 0);
   if (topP < 1) {

@@ -112,3 +112,13 @@ describe('generate', () => {
     expect(sampleToken(logits, { temperature: 0 }, rng)).toBe(3);
   });
 });
+
+describe('sampleToken over a full Qwen3 vocabulary', () => {
+  it('samples 151936 logits with temperature, with and without top-p (no stack overflow)', () => {
+    const logits = new Float32Array(151936).fill(-10);
+    logits[4242] = 10;
+    const rng = new Rng(1);
+    expect(sampleToken(logits, { temperature: 0.7 }, rng)).toBe(4242);
+    expect(sampleToken(logits, { temperature: 0.7, topP: 0.9 }, rng)).toBe(4242);
+  });
+});
