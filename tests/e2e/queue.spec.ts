@@ -95,3 +95,17 @@ test('reprioritize, move and delete queue items (daemon paused first, so nothing
   await expect.poll(names).toEqual(['b.jsonl', 'a.jsonl']);
   await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', 'paused');
 });
+
+test('only one tab trains: a second tab of the same profile watches read-only', async ({ page, context }) => {
+  await page.goto('/?backend=cpu');
+  await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', /idle|preparing|training/);
+  await expect(page.getByTestId('read-only')).toHaveCount(0);
+  const second = await context.newPage();
+  await second.goto('/?backend=cpu');
+  await expect(second.getByTestId('read-only')).toBeVisible({ timeout: 30_000 });
+  // The watching tab still shows the shared state and queue.
+  await dropFiles(page, [{ name: 'shared.jsonl', text: chatJsonl(3) }]);
+  await expect(item(second, 'shared.jsonl')).toBeVisible();
+  await expect(page.getByTestId('read-only')).toHaveCount(0);
+  await second.close();
+});
