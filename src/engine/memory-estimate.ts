@@ -13,6 +13,8 @@ export interface MemoryRelevantConfig {
   /** Tokens per LM-head chunk (logits are never materialised for more at once). */
   lmHeadChunkTokens?: number;
   lora?: { enabled: boolean; rank: number; targetModules: readonly string[] };
+  /** Only each layer's input is kept; one layer's activations exist at a time during backprop. */
+  gradientCheckpointing?: boolean;
 }
 
 export interface MemoryEstimate {
@@ -86,7 +88,9 @@ export function estimateTrainingMemory(c: ModelConfig, t: MemoryRelevantConfig):
   const perTokenPerLayer = 6 * H + 4 * q + 4 * kv + 4 * I;
   // Scores, softmax probabilities and the masked scores: [B, heads, T, T] each.
   const scoresPerLayer = 3 * t.batchSize * c.numAttentionHeads * t.maxLength * t.maxLength;
-  const activationsBytes = F32 * c.numHiddenLayers * (tokens * perTokenPerLayer + scoresPerLayer) + F32 * tokens * 2 * H;
+  const oneLayer = tokens * perTokenPerLayer + scoresPerLayer;
+  const activationsBytes =
+    F32 * (t.gradientCheckpointing ? c.numHiddenLayers * tokens * H + oneLayer : c.numHiddenLayers * oneLayer) + F32 * tokens * 2 * H;
 
   const chunk = Math.min(t.lmHeadChunkTokens ?? 256, tokens);
   // Logits, their softmax and the gradient of one chunk.
@@ -121,6 +125,7 @@ export function judgeMemory(e: MemoryEstimate, t: MemoryRelevantConfig, limits: 
   if (limits.deviceBytes !== undefined && e.totalBytes > limits.deviceBytes) {
     const tips: string[] = [];
     if (e.activationsBytes > e.weightsBytes) tips.push(`lower max length (now ${t.maxLength}) or batch size (now ${t.batchSize})`);
+    if (!t.gradientCheckpointing) tips.push('turn on gradient checkpointing');
     if (!t.lora?.enabled) tips.push('train with LoRA to drop the gradients and optimizer state of the base weights');
     advice.push(`Needs about ${gib(e.totalBytes)} but the device has ${gib(limits.deviceBytes)}: ${tips.join(', or ') || 'use a smaller model'}.`);
   }

@@ -141,8 +141,11 @@ function toInputs(b: TrainBatch) {
 }
 
 /** Loss of one batch as Σ / denominator (chunked head); call inside a tidy or variableGrads. */
-function batchLoss(model: CausalLM, b: TrainBatch, cfg: TrainConfig, denominator: number, hook?: LinearHook, grads = true): tf.Scalar {
-  const h = model.hidden(toInputs(b), { linearHook: hook }); // [B, T, H]
+function batchLoss(
+  model: CausalLM, b: TrainBatch, cfg: TrainConfig, denominator: number, hook?: LinearHook, grads = true,
+  recompute?: { params: ReadonlyMap<string, tf.Variable> },
+): tf.Scalar {
+  const h = model.hidden(toInputs(b), { linearHook: hook, recompute }); // [B, T, H]
   const flat = tf.reshape(h, [b.batchSize * b.seqLen, h.shape[2]]) as tf.Tensor2D;
   return (grads ? lmHeadLoss : lmHeadLossValue)(flat, model.headWeight(), b.targets, { chunkTokens: cfg.lmHeadChunkTokens, denominator });
 }
@@ -202,9 +205,11 @@ function optimizerStep(
   const keyOf = new Map([...params].map(([k, v]) => [v.name, k]));
   let grads: Record<string, tf.Tensor> = {};
   let loss: tf.Tensor = tf.scalar(0);
+  // Gradient checkpointing recomputes each layer in backprop; it must see every variable a layer reads.
+  const recompute = cfg.gradientCheckpointing ? { params: new Map([...model.weights, ...params]) } : undefined;
   try {
     for (const b of batches) {
-      const r = tf.variableGrads(() => batchLoss(model, b, cfg, denominator, hook), [...params.values()]);
+      const r = tf.variableGrads(() => batchLoss(model, b, cfg, denominator, hook, true, recompute), [...params.values()]);
       const prev = grads;
       grads = {};
       for (const [vn, g] of Object.entries(r.grads)) {

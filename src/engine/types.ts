@@ -102,7 +102,14 @@ export interface CausalLM {
   /** Trainable parameters keyed by Hugging Face name, in the model's compute layout (see model.ts). */
   readonly weights: Map<string, tf.Variable>;
   /** Final-norm hidden states [B, T, H]. Differentiable with respect to `weights`. */
-  hidden(x: ForwardInputs, opts?: { linearHook?: LinearHook }): tf.Tensor3D;
+  hidden(
+    x: ForwardInputs,
+    opts?: {
+      linearHook?: LinearHook;
+      /** Gradient checkpointing: keep only each layer's input and recompute it in backprop (reads these variables). */
+      recompute?: { params: ReadonlyMap<string, tf.Variable> };
+    },
+  ): tf.Tensor3D;
   /** The LM head as [H, V] so that logits = h · W (for tied embeddings, derived from the embedding). */
   headWeight(): tf.Tensor2D;
   dispose(): void;

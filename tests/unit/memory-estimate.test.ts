@@ -48,3 +48,17 @@ describe('memory estimate', () => {
     expect(v.advice.join(' ')).toMatch(/buffer binding/);
   });
 });
+
+describe('memory estimate with gradient checkpointing', () => {
+  it('the qwen3-0.6b preset defaults (batch 1 x 2048, checkpointing) fit a 24 GB card; without it they do not', async () => {
+    const { defaultTrainConfig } = await import('../../src/engine/config/train-config.ts');
+    const cfg = defaultTrainConfig('qwen3-0.6b');
+    expect(cfg.gradientCheckpointing).toBe(true);
+    const limits = { deviceBytes: 24 * GiB, maxStorageBufferBindingSize: GiB };
+    expect(judgeMemory(estimateTrainingMemory(qwen3_06b, cfg), cfg, limits)).toEqual({ fits: true, advice: [] });
+    const off = { ...cfg, gradientCheckpointing: false };
+    const verdict = judgeMemory(estimateTrainingMemory(qwen3_06b, off), off, limits);
+    expect(verdict.fits).toBe(false);
+    expect(verdict.advice[0]).toMatch(/gradient checkpointing/);
+  });
+});

@@ -179,3 +179,28 @@ describe('lr schedule', () => {
     expect(lr({ globalStep: 100, fileStep: 0, fileSteps: 10 }, { ...c, schedule: 'cosine' })).toBeCloseTo(1e-3);
   });
 });
+
+describe('trainer with gradient checkpointing (wasm)', () => {
+  beforeAll(async () => {
+    expect(await tf.setBackend('wasm')).toBe(true);
+  });
+
+  it('gives the same losses as the plain run, full fine-tuning and LoRA', async () => {
+    for (const lora of [false, true]) {
+      const losses = async (gradientCheckpointing: boolean) => {
+        const model = Qwen3Model.random(modelConfig, 4);
+        const out: number[] = [];
+        const config = cfg({ batchSize: 6, learningRate: 1e-2, gradientCheckpointing, lora: { enabled: lora, rank: 4, alpha: 8, dropout: 0, targetModules: ['q_proj', 'v_proj'] } });
+        const r = await runJob({ model, source: source(6, 9), config, padTokenId: PAD, steps: 4 }, { onLog: (m) => void out.push(m.loss) });
+        r.optimizer.dispose();
+        model.dispose();
+        return out;
+      };
+      const plain = await losses(false);
+      const recomputed = await losses(true);
+      expect(recomputed).toHaveLength(4);
+      recomputed.forEach((l, i) => expect(l).toBeCloseTo(plain[i], 4));
+      expect(plain.at(-1)!).toBeLessThan(plain[0]);
+    }
+  });
+});
