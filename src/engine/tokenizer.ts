@@ -108,6 +108,16 @@ class QwenChatTokenizer implements ChatTokenizer {
     return ids;
   }
 
+  toFiles(): { tokenizerJson: object; tokenizerConfig: object } {
+    // transformers reads added tokens from both files; keep tokenizer_config's decoder map in step.
+    const config = this.config as { added_tokens_decoder?: Record<string, object> };
+    const decoder = { ...(config.added_tokens_decoder ?? {}) };
+    for (const t of this.added) {
+      decoder[String(t.id)] ??= { content: t.content, lstrip: t.lstrip, normalized: t.normalized, rstrip: t.rstrip, single_word: t.single_word, special: t.special };
+    }
+    return { tokenizerJson: this.json, tokenizerConfig: { ...config, added_tokens_decoder: decoder } };
+  }
+
   renderChat(messages: readonly ChatMessage[], opts: ChatRenderOptions): string {
     return this.template(opts.template).render(templateContext(messages, opts));
   }

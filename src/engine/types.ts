@@ -64,6 +64,8 @@ export interface ChatTokenizer {
   tokenToId(token: string): number | undefined;
   /** Registers added tokens (regime-3 codes); returns their ids. Existing ones keep theirs. */
   addTokens(tokens: readonly string[]): number[];
+  /** tokenizer.json and tokenizer_config.json as they stand, added tokens included, for saving with a model. */
+  toFiles(): { tokenizerJson: object; tokenizerConfig: object };
   renderChat(messages: readonly ChatMessage[], opts: ChatRenderOptions): string;
   /** Completion-only mask: assistant content and its closing <|im_end|> are trained, nothing else. */
   encodeChat(messages: readonly ChatMessage[], opts: ChatRenderOptions): EncodedChat;

@@ -79,3 +79,45 @@ describe('train CLI', () => {
     await expect(capture([...base, '--data', join(dir, 'noanswer.jsonl'), '--steps', '1'])).rejects.toThrow(/noanswer\.jsonl:1: .*assistant/);
   });
 });
+
+describe('train CLI with the regime3 profile', () => {
+  let rdir: string;
+  beforeAll(async () => {
+    rdir = mkdtempSync(join(tmpdir(), 'train-cli-r3-'));
+    await import('@tensorflow/tfjs-core').then((tf) => tf.setBackend('wasm'));
+    const m = Qwen3Model.random(presetConfig('tiny'), 0);
+    await saveModel(m, nodeFolder(join(rdir, 'base')), {
+      tokenizerJson: readFileSync(join(tokDir, 'tokenizer.json')),
+      tokenizerConfigJson: readFileSync(join(tokDir, 'tokenizer_config.json')),
+    });
+    m.dispose();
+    const { generateExample } = await import('../../src/regime3/tasks.ts');
+    const { buildCodebook } = await import('../../src/regime3/codebook.ts');
+    const rows = Array.from({ length: 8 }, (_, i) => generateExample('arith', 3, i));
+    writeFileSync(join(rdir, 'arith.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const answers = rows.map((r) => r.messages.find((x) => x.role === 'assistant')!.content);
+    writeFileSync(join(rdir, 'codebook.json'), JSON.stringify(buildCodebook(answers, { size: 32 })));
+  });
+  afterAll(() => rmSync(rdir, { recursive: true, force: true }));
+
+  it('adds the codes as tokens, grows the vocabulary and saves tokenizer and codebook with the model', async () => {
+    const out = join(rdir, 'out');
+    const { code, lines } = await capture(['--model', join(rdir, 'base'), '--data', join(rdir, 'arith.jsonl'), '--out', out, '--steps', '1', '--batch-size', '2', '--profile', 'regime3', '--codebook', join(rdir, 'codebook.json')]);
+    expect(code).toBe(0);
+    expect(lines).toHaveLength(1);
+    expect(existsSync(join(out, 'regime3-codebook.json'))).toBe(true);
+    const { loadTokenizerFromDir } = await import('../../src/engine/data/node-io.ts');
+    const tok = await loadTokenizerFromDir(out);
+    expect(tok.encode('<E000>')).toHaveLength(1);
+    const trained = await loadModel(nodeFolder(out));
+    expect(trained.config.vocabSize).toBeGreaterThanOrEqual(tok.vocabSize);
+    trained.dispose();
+    // The saved folder carries its codebook: training it again needs no --codebook.
+    const again = await capture(['--model', out, '--data', join(rdir, 'arith.jsonl'), '--out', join(rdir, 'out2'), '--steps', '1', '--batch-size', '2', '--profile', 'regime3']);
+    expect(again.code).toBe(0);
+  });
+
+  it('refuses regime3 without a codebook, naming the flag', async () => {
+    await expect(capture(['--model', join(rdir, 'base'), '--data', join(rdir, 'arith.jsonl'), '--out', join(rdir, 'x'), '--steps', '1', '--profile', 'regime3'])).rejects.toThrow(/--codebook/);
+  });
+});

@@ -1,9 +1,10 @@
 /**
  * `train --model DIR --data FILE [--data FILE ...] --out DIR [--steps N | --epochs E] [--config FILE] [--lr X]
- * [--warmup N] [--batch-size N] [--max-length N] [--log-every N] [--profile NAME] [--lora [--no-merge]]`:
+ * [--warmup N] [--batch-size N] [--max-length N] [--log-every N] [--profile NAME] [--codebook FILE] [--lora [--no-merge]]`:
  * trains the files one after another (each continuing from the previous one's weights and optimizer; the
  * global step is cumulative; `--steps` is per file), prints one JSON line per log interval, writes a
- * Hugging Face folder (with `--lora --no-merge`, a PEFT adapter folder).
+ * Hugging Face folder (with `--lora --no-merge`, a PEFT adapter folder). With `--profile regime3` the codebook
+ * (`--codebook`, else the model folder's regime3-codebook.json) adds its codes as tokens and is saved with the model.
  */
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -21,9 +22,13 @@ import { writeSafetensors } from '../../engine/safetensors.ts';
 import { ConfigError, ValidationError } from '../../engine/errors.ts';
 import { runJob, type JobResult } from '../../engine/train.ts';
 import { getProfile, type Profile } from '../../profiles/index.ts';
+import { readCodebookFile } from '../../regime3/codebook-file.ts';
+import type { CodebookData } from '../../regime3/codebook-types.ts';
+import { join } from 'node:path';
 import type { ChatTokenizer, ExampleSource, ModelConfig, TokenizedExample } from '../../engine/types.ts';
 
-const VALUE_FLAGS = ['model', 'data', 'out', 'steps', 'epochs', 'config', 'lr', 'warmup', 'batch-size', 'max-length', 'log-every', 'profile'];
+const VALUE_FLAGS = ['model', 'data', 'out', 'steps', 'epochs', 'config', 'lr', 'warmup', 'batch-size', 'max-length', 'log-every', 'profile', 'codebook'];
+const CODEBOOK_FILE = 'regime3-codebook.json';
 const BOOL_FLAGS = ['lora', 'no-merge'];
 
 /** The preset whose architecture the model has (vocabulary aside), for its default training settings. */
@@ -33,7 +38,7 @@ export function presetOf(c: ModelConfig): PresetName | undefined {
 }
 
 /** Reads a JSONL file, normalises, transforms with the profile and tokenizes every row; errors name file, line, field. */
-async function loadExamples(path: string, tokenizer: ChatTokenizer, profile: Profile, maxLength: number): Promise<ExampleSource> {
+async function loadExamples(path: string, tokenizer: ChatTokenizer, profile: Profile, maxLength: number, step: number): Promise<ExampleSource> {
   const out: TokenizedExample[] = [];
   for await (const { line, text } of readLines(openFileStream(path).stream)) {
     let row: unknown;
@@ -45,7 +50,7 @@ async function loadExamples(path: string, tokenizer: ChatTokenizer, profile: Pro
     const n = normalizeRow(row);
     if (!n.ok) throw new ValidationError(`${path}:${line}: ${n.errors[0].field}: ${n.errors[0].message}`, path, line, n.errors[0].field);
     try {
-      const messages = profile.transform(n.example, out.length);
+      const messages = profile.transform(n.example, out.length, { step });
       out.push(tokenizeExample(tokenizer, messages, { template: profile.chatTemplate, maxLength }));
     } catch (e) {
       const v = e as ValidationError;
@@ -106,7 +111,14 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const tokenizer = await loadTokenizerFromDir(modelDir);
-  const profile = getProfile(cfg.profile, { seed: cfg.seed });
+  let codebook: CodebookData | undefined;
+  if (cfg.profile === 'regime3') {
+    const path = flag(args, 'codebook') ?? (existsSync(join(modelDir, CODEBOOK_FILE)) ? join(modelDir, CODEBOOK_FILE) : undefined);
+    if (!path) throw new CliError(`--profile regime3 needs --codebook FILE (make one with \`regime3 build-codebook\`) or ${CODEBOOK_FILE} in the model folder`, 2);
+    if (!existsSync(path)) throw new CliError(`codebook file not found: ${path}`);
+    codebook = readCodebookFile(path);
+  } else if (flag(args, 'codebook')) throw new CliError('--codebook is only for --profile regime3', 2);
+  const profile = getProfile(cfg.profile, { seed: cfg.seed, regime3: codebook ? { codebook } : undefined });
   const added = profile.addedTokens?.() ?? [];
   if (added.length) {
     const ids = tokenizer.addTokens(added);
@@ -116,7 +128,7 @@ export async function run(argv: string[]): Promise<number> {
 
   let result: JobResult | undefined;
   for (const [fileIndex, path] of dataFiles.entries()) {
-    const source = await loadExamples(path, tokenizer, profile, cfg.maxLength);
+    const source = await loadExamples(path, tokenizer, profile, cfg.maxLength, result?.state.globalStep ?? 0);
     process.stderr.write(`${path}: ${source.size} examples\n`);
     result = await runJob(
       {
@@ -135,7 +147,9 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const out = nodeFolder(outDir);
-  const tokenizerFiles = await Promise.all(['tokenizer.json', 'tokenizer_config.json'].map((n) => folder.read(n)));
+  const json = (x: object) => new TextEncoder().encode(JSON.stringify(x, null, 2));
+  const { tokenizerJson, tokenizerConfig } = tokenizer.toFiles();
+  if (codebook) await out.write(CODEBOOK_FILE, json(codebook));
   if (result?.lora && noMerge) {
     const tensors = await result.lora.toPeftTensors();
     await out.write('adapter_model.safetensors', writeSafetensors(tensors.map((t) => [t.name, { shape: t.shape, data: t.data }])));
@@ -143,7 +157,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`wrote a PEFT adapter to ${outDir}\n`);
   } else {
     result?.lora?.merge();
-    await saveModel(model, out, { tokenizerJson: tokenizerFiles[0] ?? undefined, tokenizerConfigJson: tokenizerFiles[1] ?? undefined });
+    await saveModel(model, out, { tokenizerJson: json(tokenizerJson), tokenizerConfigJson: json(tokenizerConfig) });
     process.stderr.write(`wrote a Hugging Face folder to ${outDir}\n`);
   }
   return 0;
