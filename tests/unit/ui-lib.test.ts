@@ -101,3 +101,25 @@ describe('chart x axes', () => {
     expect(indexAtOrAfter(h.steps, 0)).toBe(0);
   });
 });
+
+import { queueStepsLeft, stepsLeft } from '../../src/ui/lib/eta.ts';
+describe('queue ETA steps', () => {
+  const cfg = { batchSize: 2, gradAccumSteps: 2, epochs: 1 };
+  const row = (id: number, status: string, fileStep: number, fileSteps: number, examples?: number, heldOut = 0) => ({
+    id,
+    status,
+    progress: { fileStep, fileSteps },
+    report: examples === undefined ? undefined : { examples },
+    heldOut: Array(heldOut).fill(0),
+  });
+  it('uses the live position, then planned steps, then examples sized by the config', () => {
+    const live = { itemId: 1, fileStep: 7, fileSteps: 10 };
+    expect(stepsLeft(row(1, 'processing', 4, 10), live, cfg)).toBe(3);
+    expect(stepsLeft(row(2, 'queued', 2, 6), live, cfg)).toBe(4);
+    // 21 examples - 1 held out = 20 → 10 micro-batches → 5 steps with accumulation 2
+    expect(stepsLeft(row(3, 'queued', 0, 0, 21, 1), live, cfg)).toBe(5);
+    expect(stepsLeft(row(4, 'validating', 0, 0), live, cfg)).toBeNull();
+    const q = queueStepsLeft([row(1, 'processing', 4, 10), row(3, 'queued', 0, 0, 21, 1), row(5, 'completed', 8, 8), row(6, 'queued', 0, 0)], live, cfg);
+    expect(q).toEqual({ steps: 8, unknown: 1 });
+  });
+});

@@ -41,3 +41,48 @@ export class EtaEstimator {
 export function remainingTokens(stepsLeft: number, tokensPerStep: number): number {
   return Math.max(0, stepsLeft) * Math.max(0, tokensPerStep);
 }
+
+/** What the queue ETA needs of an item (a subset of the store's QueueItemRow). */
+export interface EtaItem {
+  id?: number;
+  status: string;
+  progress: { fileStep: number; fileSteps: number };
+  report?: { examples: number };
+  heldOut: readonly number[];
+}
+
+/** The training config fields that turn examples into optimizer steps. */
+export interface StepsConfig {
+  batchSize: number;
+  gradAccumSteps: number;
+  epochs: number;
+}
+
+/**
+ * Optimizer steps left in an item: the live position for the current item, its planned steps once known, else
+ * estimated from its example count (without the held-out ones) as the trainer plans it: ceil(epochs · batches / accum).
+ * Null when nothing is known yet (still validating).
+ */
+export function stepsLeft(item: EtaItem, live: { itemId: number | null; fileStep: number; fileSteps: number } | undefined, cfg: StepsConfig | undefined): number | null {
+  if (live && live.itemId === item.id && live.fileSteps > 0) return Math.max(0, live.fileSteps - live.fileStep);
+  if (item.progress.fileSteps > 0) return Math.max(0, item.progress.fileSteps - item.progress.fileStep);
+  if (!item.report || !cfg) return null;
+  const examples = Math.max(0, item.report.examples - item.heldOut.length);
+  if (examples === 0) return 0;
+  return Math.max(1, Math.ceil((cfg.epochs * Math.ceil(examples / cfg.batchSize)) / cfg.gradAccumSteps));
+}
+
+const PENDING = new Set(['queued', 'processing', 'paused']);
+
+/** Steps left in the whole queue (items queued, processing or paused); `unknown` counts items not yet sized. */
+export function queueStepsLeft(items: readonly EtaItem[], live: Parameters<typeof stepsLeft>[1], cfg: StepsConfig | undefined): { steps: number; unknown: number } {
+  let steps = 0;
+  let unknown = 0;
+  for (const it of items) {
+    if (!PENDING.has(it.status)) continue;
+    const left = stepsLeft(it, live, cfg);
+    if (left == null) unknown++;
+    else steps += left;
+  }
+  return { steps, unknown };
+}

@@ -5,7 +5,7 @@ import { liveQuery, type Subscription } from 'dexie';
 import type { CheckpointRow, DaemonStateRow, EvalRow, MetricRow, ModelRow, Priority, QueueItemRow, SampleRow, WorkbenchDb } from '../../store/db.ts';
 import { PRIORITIES } from '../../store/db.ts';
 import { checkpoints$, daemonState$, evals$, models$, queueItems$, samples$ } from '../../store/queries.ts';
-import { EtaEstimator } from '../lib/eta.ts';
+import { EtaEstimator, queueStepsLeft, stepsLeft, type StepsConfig } from '../lib/eta.ts';
 import { DebiasedEma } from '../lib/smoothing.ts';
 
 /** Loss history as parallel arrays (uPlot's data layout), steps ascending. */
@@ -190,27 +190,20 @@ export class WorkbenchState {
     }
   }
 
-  /** Seconds left for the current file and for the whole queue (queued + processing items' remaining steps). */
+  /** Config fields that size queued files in steps (set by the page from the daemon's config). */
+  stepsConfig = $state<StepsConfig | undefined>(undefined);
+
+  /** Seconds left for the current file and for the whole queue, from the learned time per token. */
   etaSeconds = $derived.by(() => {
     const rate = this.etaMsPerToken;
     const tokensPerStep = this.lastMetric?.tokensPerStep ?? 0;
     if (rate == null || tokensPerStep <= 0) return { file: null, queue: null };
     const secondsForSteps = (steps: number) => (Math.max(0, steps) * tokensPerStep * rate) / 1000;
-    const cur = this.currentItem;
     const d = this.daemon;
-    // The daemon row has the live position in the current file; queue rows move only with checkpoints.
-    const stepsLeft = (q: QueueItemRow) =>
-      q.id === cur?.id && d?.fileSteps ? d.fileSteps - d.fileStep : q.progress.fileSteps > 0 ? q.progress.fileSteps - q.progress.fileStep : null;
-    const curLeft = cur ? stepsLeft(cur) : null;
-    const file = curLeft == null ? null : secondsForSteps(curLeft);
-    let queueSteps = 0;
-    let unknown = false;
-    for (const q of this.queue) {
-      if (q.status !== 'queued' && q.status !== 'processing' && q.status !== 'paused') continue;
-      const left = stepsLeft(q);
-      if (left == null) unknown = true;
-      else queueSteps += left;
-    }
-    return { file, queue: unknown && queueSteps === 0 ? null : secondsForSteps(queueSteps) };
+    const live = d ? { itemId: d.currentItemId, fileStep: d.fileStep ?? 0, fileSteps: d.fileSteps ?? 0 } : undefined;
+    const cur = this.currentItem;
+    const curLeft = cur ? stepsLeft(cur, live, this.stepsConfig) : null;
+    const q = queueStepsLeft(this.queue, live, this.stepsConfig);
+    return { file: curLeft == null ? null : secondsForSteps(curLeft), queue: q.steps === 0 && q.unknown > 0 ? null : secondsForSteps(q.steps) };
   });
 }
