@@ -37,4 +37,11 @@ test('export → unzip → HF names in the safetensors header → import back', 
   await page.getByTestId('import-zip').setInputFiles(path);
   await expect(page.getByTestId('model-item')).toHaveCount(before + 1, { timeout: 120_000 });
   await expect(page.getByTestId('notice')).toContainText('Imported');
+
+  // The same model as an unpacked folder, through the folder picker.
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync('/tmp/e2e-import-folder-');
+  for (const [name, bytes] of Object.entries(files)) if (!name.endsWith('/')) writeFileSync(`${dir}/${name.split('/').pop()}`, bytes);
+  await page.getByTestId('import-folder').setInputFiles(dir);
+  await expect(page.getByTestId('model-item')).toHaveCount(before + 2, { timeout: 120_000 });
 });
