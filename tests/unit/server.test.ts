@@ -309,7 +309,7 @@ describe('inference node', () => {
     expect(sd.error).toBeNull();
     expect(sd.status).toBe('done');
     const sr = sd.result as DataGenResult;
-    expect(sr.examples).toBeLessThanOrEqual(1);
+    expect(sr.examples).toBe(1);
     for (const s of sr.shards) expect((JSON.parse(s.jsonl.trim()) as { messages: unknown[] }).messages).toHaveLength(2);
 
   });
