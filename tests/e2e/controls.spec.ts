@@ -26,4 +26,19 @@ test('stop keeps the file\'s progress and resume continues it; skip, then retry 
   await expect(it).toHaveAttribute('data-status', 'skipped', { timeout: 60_000 });
   await it.getByTestId('btn-retry').click();
   await expect(it).toHaveAttribute('data-status', /queued|processing/);
+
+  // Deleting a checkpoint asks first, naming what is lost.
+  const ckpts = page.getByTestId('checkpoint-item');
+  const count = await ckpts.count();
+  expect(count).toBeGreaterThanOrEqual(2);
+  const oldest = ckpts.last();
+  const step = await oldest.getAttribute('data-step');
+  let asked = '';
+  page.once('dialog', (d) => {
+    asked = d.message();
+    void d.accept();
+  });
+  await oldest.getByTestId('btn-delete-checkpoint').click();
+  await expect.poll(() => asked || page.getByTestId('notice').textContent(), { timeout: 10_000 }).toMatch(new RegExp(`step ${step}`));
+  if (asked) await expect(page.locator(`[data-testid="checkpoint-item"][data-step="${step}"]`)).toHaveCount(0);
 });
