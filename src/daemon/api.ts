@@ -14,6 +14,10 @@ import { flatten, loadTrainConfig, updateTrainConfig } from './config.ts';
 import { Queue } from './queue.ts';
 import { SAMPLE_DATASET_NAME, sampleDatasetJsonl } from './sample-dataset.ts';
 import { directoryTarget, exportCheckpoint, filesFromZip, importModelFolder, zipTarget } from './transfer.ts';
+import { folderFor } from './folders.ts';
+import { PreviewService, TokenizerCache, codebookView, type CodebookView, type ItemExamplePreview, type Regime3PaneData } from './preview.ts';
+
+export type { CodebookView, ItemExamplePreview, Regime3PaneData };
 
 export type { Priority, ControlKind };
 
@@ -130,6 +134,16 @@ export interface WorkbenchApi {
   getBackendPreference(): Promise<string | null>;
   setBackendPreference(name: 'webgpu' | 'webgl' | 'wasm' | 'cpu' | null): Promise<void>;
   storageEstimate(): Promise<{ usage: number; quota: number; persisted: boolean }>;
+
+  /**
+   * Profile preview of example `exampleIndex` (among the valid examples) of queue item `itemId`: the raw row, the
+   * transformed messages, the chat-template text and the tokens marked trained / masked, with counts.
+   */
+  previewExample(itemId: number, exampleIndex: number): Promise<ItemExamplePreview>;
+  /** A canonical expression through the active model's regime-3 codebook: codes, decoded form, token counts, ratio. */
+  previewRegime3(text: string): Promise<Regime3PaneData>;
+  /** The active model's regime-3 codebook as rows (null when it has none yet). */
+  codebook(): Promise<CodebookView | null>;
 }
 
 export type { QueueItemRow, CheckpointRow, ModelRow };
@@ -150,6 +164,10 @@ export interface ApiDeps {
   /** The trainer's chat (absent where no trainer runs in this page). */
   chat?(messages: ChatMessage[], opts: ChatOptions): Promise<ChatReply>;
   stopChat?(): void;
+  /** Preview data computed where the tokenizer lives (the validator worker); default: in this thread. */
+  preview?: Pick<PreviewService, 'example' | 'regime3'>;
+  /** Tokenizer folder for previews before any model row exists (the bundled model's). */
+  fallbackTokenizerRef?: string;
 }
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -161,6 +179,8 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
   const ckpts = new CheckpointStore(db);
   const models = new ModelRepo(db);
   const settings = new SettingsRepo(db);
+  let preview = deps.preview;
+  const previews = () => (preview ??= new PreviewService(db, new TokenizerCache(deps.folder ?? ((ref) => folderFor(db, ref))), deps.fallbackTokenizerRef ?? ''));
 
   // A reload in the middle of a validation left items `validating`: validate them again.
   void db.queue
@@ -282,6 +302,11 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
       if (!s) return { usage: 0, quota: 0, persisted: false };
       const e = await s.estimate();
       return { usage: e.usage ?? 0, quota: e.quota ?? 0, persisted: await s.persisted() };
+    },
+    previewExample: (itemId, index) => previews().example(itemId, index),
+    previewRegime3: (text) => previews().regime3(text),
+    async codebook() {
+      return codebookView(await models.active());
     },
   };
 }

@@ -17,7 +17,8 @@ import { ControlRepo, DaemonStateRepo, MetricsRepo, ModelRepo } from '../store/s
 import { loadTrainConfig } from './config.ts';
 import { loadFileExamples } from './examples.ts';
 import { Queue } from './queue.ts';
-import { disposeSession, openSession, snapshotTensors, storedState, type Session, type StoredTrainerState } from './session.ts';
+import { ensureModelCodebook } from './codebook.ts';
+import { applyProfile, disposeSession, openSession, snapshotTensors, storedState, type Session, type StoredTrainerState } from './session.ts';
 
 export interface BundledModel {
   id: string;
@@ -226,7 +227,8 @@ export class TrainingLoop {
     const model = await this.ensureActiveModel();
     const config = await loadTrainConfig(this.o.db);
     if (this.session && this.session.modelRow.id === model.id && !model.resumeFrom) {
-      this.session.config = config;
+      this.session.modelRow = model; // the row may have gained a codebook since
+      await applyProfile(this.session, config);
       return this.session;
     }
     await this.state.set({ status: 'preparing', reason: `Loading ${model.name}` });
@@ -242,6 +244,16 @@ export class TrainingLoop {
     return this.session;
   }
 
+  /** The lineage entry of the file a codebook was built from records the vocabulary the model grew to. */
+  private async noteVocabulary(s: Session): Promise<void> {
+    const lineage = s.modelRow.lineage;
+    const k = lineage.findIndex((l) => l.codebook && l.codebook.vocabSize === undefined);
+    if (k < 0) return;
+    const next = lineage.map((l, i) => (i === k ? { ...l, codebook: { ...l.codebook!, vocabSize: s.model.config.vocabSize } } : l));
+    await this.models.update(s.modelRow.id, { lineage: next });
+    s.modelRow = { ...s.modelRow, lineage: next };
+  }
+
   /** Trains one item until it completes or a control/error ends the job; the item's status records the outcome. */
   private async trainItem(item: QueueItemRow): Promise<Outcome> {
     const id = item.id!;
@@ -250,7 +262,10 @@ export class TrainingLoop {
     let s: Session;
     let examples;
     try {
+      // A regime3 model's codebook is built from its first regime3 file, before the session adds its codes as tokens.
+      await ensureModelCodebook(this.o.db, await this.ensureActiveModel(), await loadTrainConfig(this.o.db), item);
       s = await this.ensureSession();
+      await this.noteVocabulary(s);
       const file = await this.o.db.files.get(item.fileId);
       if (!file) throw new Error(`the stored file of "${item.name}" is missing`);
       examples = await loadFileExamples(file.blob, {

@@ -75,6 +75,11 @@ export async function startWorkbench(opts: StartOptions = {}): Promise<Workbench
     chat: (messages, o) => supervisor.chat(messages, o),
     exportCheckpoint: (id, o) => validator.exportCheckpoint(id, o.dtype, o.directory),
     stopChat: () => supervisor.stopChat(),
+    preview: {
+      example: (itemId, index) => validator.previewExample(itemId, index, bundled.ref),
+      regime3: (text) => validator.previewRegime3(text, bundled.ref),
+    },
+    fallbackTokenizerRef: bundled.ref,
   });
   const api: WorkbenchApi = {
     ...base,

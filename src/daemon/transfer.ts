@@ -16,6 +16,12 @@ import type { ModelRow, WorkbenchDb } from '../store/db.ts';
 import { ModelRepo } from '../store/state.ts';
 import { IMPORT_PREFIX, folderFor } from './folders.ts';
 import type { StoredTrainerState } from './session.ts';
+import { codebookTokens } from './codebook.ts';
+import { loadCodebook } from '../regime3/codebook.ts';
+import type { CodebookData } from '../regime3/codebook-types.ts';
+
+/** The codebook file of a regime-3 model folder (the same name the train CLI reads and writes). */
+export const CODEBOOK_FILE = 'regime3-codebook.json';
 
 export interface ExportTarget {
   writer: FolderWriter;
@@ -83,15 +89,37 @@ export async function exportCheckpoint(
   const weights = new Map<string, HfTensor>();
   for (const t of tensors) if (t.name.startsWith('model/')) weights.set(t.name.slice(6), { shape: t.shape, data: t.data as Float32Array });
   const tokFolder = (opts.folder ?? ((ref: string) => folderFor(db, ref)))(manifest.tokenizerRef);
+  const tokenizer = await exportTokenizer(tokFolder, model?.codebook, config.vocabSize);
   const files = await saveTensors(config, weights, target.writer, {
     dtype: opts.dtype === 'bfloat16' ? 'BF16' : 'F32',
     maxShardBytes: opts.maxShardBytes,
-    tokenizerJson: (await tokFolder.read('tokenizer.json')) ?? undefined,
-    tokenizerConfigJson: (await tokFolder.read('tokenizer_config.json')) ?? undefined,
+    tokenizerJson: tokenizer.tokenizerJson,
+    tokenizerConfigJson: tokenizer.tokenizerConfigJson,
   });
+  if (tokenizer.codebook) {
+    await target.writer.write(CODEBOOK_FILE, new TextEncoder().encode(JSON.stringify(tokenizer.codebook, null, 2)));
+    files.push(CODEBOOK_FILE);
+  }
   await target.finish();
   const safe = `${manifest.modelId}-step${manifest.step}`.replace(/[^A-Za-z0-9._-]+/g, '_');
   return { files, fileName: `${safe}.zip` };
+}
+
+/**
+ * Tokenizer files of an export: as stored, or — when the model has a regime-3 codebook whose tokens this
+ * checkpoint's vocabulary holds (it was trained with it) — with the codes as added tokens, plus the codebook.
+ */
+async function exportTokenizer(folder: FolderReader, codebook: CodebookData | undefined, vocabSize: number): Promise<{ tokenizerJson?: Uint8Array; tokenizerConfigJson?: Uint8Array; codebook?: CodebookData }> {
+  const tokenizerJson = (await folder.read('tokenizer.json')) ?? undefined;
+  const tokenizerConfigJson = (await folder.read('tokenizer_config.json')) ?? undefined;
+  if (!codebook || !tokenizerJson || !tokenizerConfigJson) return { tokenizerJson, tokenizerConfigJson };
+  const parse = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b)) as object;
+  const tok = loadTokenizer(parse(tokenizerJson), parse(tokenizerConfigJson));
+  tok.addTokens(codebookTokens(codebook));
+  if (tok.vocabSize > vocabSize) return { tokenizerJson, tokenizerConfigJson }; // a checkpoint from before the codebook
+  const f = tok.toFiles();
+  const enc = (x: object) => new TextEncoder().encode(JSON.stringify(x));
+  return { tokenizerJson: enc(f.tokenizerJson), tokenizerConfigJson: enc(f.tokenizerConfig), codebook };
 }
 
 /** Zip entries (a single top folder is stripped) as folder files. */
@@ -132,12 +160,24 @@ export async function checkModelFolder(files: Map<string, Uint8Array>): Promise<
   return config;
 }
 
+/** The folder's regime3-codebook.json, checked (a malformed one is a CheckpointError naming it), or undefined. */
+function readCodebook(files: Map<string, Uint8Array>): CodebookData | undefined {
+  const bytes = files.get(CODEBOOK_FILE);
+  if (!bytes) return undefined;
+  try {
+    return loadCodebook(JSON.parse(new TextDecoder().decode(bytes)), CODEBOOK_FILE).data;
+  } catch (e) {
+    throw new CheckpointError(`${CODEBOOK_FILE} is not a valid regime-3 codebook: ${(e as Error).message}`, CODEBOOK_FILE);
+  }
+}
+
 /** Validates and stores an imported folder as a new (inactive) model. */
 export async function importModelFolder(db: WorkbenchDb, input: { path: string; bytes: Uint8Array }[], name?: string): Promise<ModelRow> {
   const files = new Map<string, Uint8Array>();
   // Hugging Face model folders are flat: a dropped folder's files are keyed by their base name.
   for (const f of input) files.set(f.path.split('/').pop()!, f.bytes);
   const config = await checkModelFolder(files);
+  const codebook = readCodebook(files);
   const id = `import-${Date.now().toString(36)}`;
   const row: ModelRow = {
     id,
@@ -152,6 +192,7 @@ export async function importModelFolder(db: WorkbenchDb, input: { path: string; 
     step: 0,
     trained: false,
     createdAt: Date.now(),
+    ...(codebook ? { codebook } : {}),
   };
   await db.transaction('rw', db.modelFiles, db.models, async () => {
     for (const [path, bytes] of files) await db.modelFiles.put({ modelId: id, path, blob: new Blob([bytes as BlobPart]) });

@@ -16,6 +16,7 @@
  */
 import { Dexie, type EntityTable, type Table } from 'dexie';
 import type { ModelConfig } from '../engine/types.ts';
+import type { CodebookData } from '../regime3/codebook-types.ts';
 
 export type Priority = 'high' | 'normal' | 'low';
 export const PRIORITIES: readonly Priority[] = ['high', 'normal', 'low'];
@@ -187,6 +188,8 @@ export interface LineageEntry {
   fromStep: number;
   toStep: number;
   outcome: 'completed' | 'skipped' | 'in_progress';
+  /** Set on the entry of the file the model's regime-3 codebook was built from: codes, added tokens, vocabulary after. */
+  codebook?: { size: number; addedTokens: number; vocabSize?: number };
 }
 
 export interface ModelRow {
@@ -209,6 +212,11 @@ export interface ModelRow {
   /** True once any step was trained: locked config fields apply. */
   trained: boolean;
   createdAt: number;
+  /**
+   * The regime-3 codebook trained into this model (its codes are added tokens with their own embedding rows):
+   * built once from the first regime3 file, never rebuilt; exported as regime3-codebook.json.
+   */
+  codebook?: CodebookData;
 }
 
 /** Files of an imported model folder (config.json, tokenizer.json, safetensors ...). */

@@ -133,7 +133,7 @@ export class ModelRepo {
       if (!m) throw new Error(`model "${id}" does not exist`);
       const lineage = [...m.lineage];
       const last = lineage[lineage.length - 1];
-      if (last && last.itemId === entry.itemId && last.outcome === 'in_progress') lineage[lineage.length - 1] = { ...entry, fromStep: last.fromStep };
+      if (last && last.itemId === entry.itemId && last.outcome === 'in_progress') lineage[lineage.length - 1] = { ...last, ...entry, fromStep: last.fromStep };
       else lineage.push(entry);
       await this.db.models.update(id, { lineage, step, trained: m.trained || step > 0 });
     });

@@ -1,36 +1,44 @@
 /**
  * The validator Web Worker (comlink entry point; wiring only): validates dropped files streaming from their
  * stored Blobs with the active model's tokenizer and profile template, one item after another; also builds
- * checkpoint exports (zip or directory) off the page's main thread.
+ * checkpoint exports (zip or directory) and the profile / regime-3 previews (it owns the tokenizer) off the page.
  */
 import * as Comlink from 'comlink';
-import type { ChatTokenizer } from '../engine/types.ts';
-import { getProfile } from '../profiles/index.ts';
 import { getDb } from '../store/db.ts';
 import { ModelRepo } from '../store/state.ts';
 import { loadTrainConfig } from '../daemon/config.ts';
 import { folderFor } from '../daemon/folders.ts';
-import { loadTokenizerFrom } from '../daemon/session.ts';
+import { templateOf } from '../daemon/codebook.ts';
+import { PreviewService, TokenizerCache, type ItemExamplePreview, type Regime3PaneData } from '../daemon/preview.ts';
 import { validateItem } from '../daemon/validate-item.ts';
 import { directoryTarget, exportCheckpoint, zipTarget } from '../daemon/transfer.ts';
 
-const tokenizers = new Map<string, Promise<ChatTokenizer>>();
+const db = getDb();
+const tokenizers = new TokenizerCache((ref) => folderFor(db, ref));
+let previews: PreviewService | null = null;
 
 const api = {
   /** Validates the items in order; `fallbackTokenizerRef` is used before any model row exists (fresh profile). */
   async validate(itemIds: number[], fallbackTokenizerRef: string): Promise<void> {
-    const db = getDb();
     for (const id of itemIds) {
       const model = await new ModelRepo(db).active();
-      const ref = model?.tokenizerRef ?? fallbackTokenizerRef;
-      if (!tokenizers.has(ref)) tokenizers.set(ref, loadTokenizerFrom(folderFor(db, ref)));
-      const tokenizer = await tokenizers.get(ref)!;
+      const tokenizer = await tokenizers.get(model, fallbackTokenizerRef); // the model's codebook tokens included
       const cfg = await loadTrainConfig(db);
-      const profile = getProfile(cfg.profile, { seed: cfg.seed });
-      const added = profile.addedTokens?.() ?? [];
-      if (added.length) tokenizer.addTokens(added); // idempotent: known tokens keep their ids
-      await validateItem(db, id, { tokenizer, template: profile.chatTemplate });
+      // The template is all validation needs: no profile is built (regime3's needs the codebook made at training).
+      await validateItem(db, id, { tokenizer, template: templateOf(cfg.profile) });
     }
+  },
+
+  /** Profile preview of one example of a queued file (the tokenizer stays in this worker). */
+  previewExample(itemId: number, index: number, fallbackTokenizerRef: string): Promise<ItemExamplePreview> {
+    previews ??= new PreviewService(db, tokenizers, fallbackTokenizerRef);
+    return previews.example(itemId, index);
+  },
+
+  /** An expression through the active model's regime-3 codebook, with token counts. */
+  previewRegime3(text: string, fallbackTokenizerRef: string): Promise<Regime3PaneData> {
+    previews ??= new PreviewService(db, tokenizers, fallbackTokenizerRef);
+    return previews.regime3(text);
   },
 };
 
@@ -38,7 +46,6 @@ export type ValidatorWorkerApi = typeof api & typeof exporter;
 const exporter = {
   /** A checkpoint as a Hugging Face folder: a zip Blob, or files written into `directory` (File System Access API). */
   async exportCheckpoint(id: string, dtype: 'float32' | 'bfloat16' | undefined, directory?: FileSystemDirectoryHandle): Promise<{ zip?: Blob; fileName: string; files: string[] }> {
-    const db = getDb();
     if (directory) {
       const r = await exportCheckpoint(db, id, directoryTarget(directory), { dtype });
       return { fileName: r.fileName, files: r.files };

@@ -22,6 +22,28 @@ export interface LoraConfig {
   targetModules: LoraTarget[];
 }
 
+/** regime3 data modes: every example coded, a fixed share kept plain, or a plain share moving over steps. */
+export type Regime3DataMode = 'pure' | 'mixed' | 'transitional';
+export const REGIME3_MODES: readonly Regime3DataMode[] = ['pure', 'mixed', 'transitional'];
+
+/** Options of the regime3 profile (read only when `profile` is 'regime3'). */
+export interface Regime3Config {
+  /** pure | mixed | transitional. */
+  mode: Regime3DataMode;
+  /** mixed: 0–1 share of examples kept plain. */
+  plainRatio: number;
+  /** transitional: 0–1 plain share at global step 0. */
+  plainRatioStart: number;
+  /** transitional: 0–1 plain share from `transitionSteps` on. */
+  plainRatioEnd: number;
+  /** transitional: 1–10000000 steps over which the plain share moves linearly. */
+  transitionSteps: number;
+  /** Also rewrite S-expressions in the user prompt into codes. */
+  encodePrompt: boolean;
+  /** 2–100000 codes when the model's codebook is first built (later files reuse the stored one). */
+  codebookSize: number;
+}
+
 export interface TrainConfig {
   /** Locked. Name or path of the model training started from. */
   baseModel: string;
@@ -76,6 +98,7 @@ export interface TrainConfig {
   /** Keep only each layer's input and recompute the layer in backprop: far less activation memory, ~45% slower. */
   gradientCheckpointing: boolean;
   lora: LoraConfig;
+  regime3: Regime3Config;
   /** Profile name (src/profiles) that transforms examples and picks the chat template. */
   profile: string;
   /** 0–1000000 steps between sample generations; 0 = max(10, evalSteps / 10). */
@@ -147,7 +170,14 @@ export const TRAIN_CONFIG_FIELDS: readonly FieldMeta[] = [
   f('lora.alpha', 'float', 16, 'LoRA alpha (scale alpha / rank)', { min: 1, max: 1024 }),
   f('lora.dropout', 'float', 0.0, 'LoRA dropout', { min: 0, max: 0.9 }),
   f('lora.targetModules', 'string[]', ['q_proj', 'k_proj', 'v_proj', 'o_proj'], 'Linear layers with adapters', { options: LORA_TARGETS }),
-  f('profile', 'string', 'plain_sft', 'Data profile (plain_sft, emoji_think, ...)'),
+  f('profile', 'string', 'plain_sft', 'Data profile (plain_sft, emoji_think, regime3)'),
+  f('regime3.mode', 'enum', 'pure', 'regime3: every example coded (pure), a fixed plain share (mixed), or a moving one (transitional)', { options: REGIME3_MODES }),
+  f('regime3.plainRatio', 'float', 0.5, 'regime3 mixed: share of examples kept plain', { min: 0, max: 1 }),
+  f('regime3.plainRatioStart', 'float', 1, 'regime3 transitional: plain share at step 0', { min: 0, max: 1 }),
+  f('regime3.plainRatioEnd', 'float', 0, 'regime3 transitional: plain share after transitionSteps', { min: 0, max: 1 }),
+  f('regime3.transitionSteps', 'int', 1000, 'regime3 transitional: steps over which the plain share moves', { min: 1, max: 10000000 }),
+  f('regime3.encodePrompt', 'bool', false, 'regime3: also encode S-expressions in the user prompt'),
+  f('regime3.codebookSize', 'int', 512, 'regime3: codes in the codebook built with the model (first regime3 file; never rebuilt)', { min: 2, max: 100000 }),
   f('sampleEvery', 'int', 0, 'Steps between sample answers (0 = max(10, evalSteps/10))', { min: 0, max: 1000000 }),
   f('sampleTimeLimitMs', 'int', 10000, 'Time limit of a sample answer (ms)', { min: 100, max: 600000 }),
   f('stallTimeoutMs', 'int', 300000, 'Watchdog: ms without progress before restart', { min: 1000, max: 86400000 }),
