@@ -109,3 +109,11 @@ test('only one tab trains: a second tab of the same profile watches read-only', 
   await expect(page.getByTestId('read-only')).toHaveCount(0);
   await second.close();
 });
+
+test('first start: one click on the example dataset queues it and training starts', async ({ page }) => {
+  await page.goto('/?backend=wasm');
+  await page.getByTestId('btn-example').click();
+  await expect(page.getByTestId('queue-item')).not.toHaveCount(0);
+  await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', 'training', { timeout: 60_000 });
+  await expect.poll(async () => Number(await page.getByTestId('train-step').getAttribute('data-step')), { timeout: 60_000 }).toBeGreaterThanOrEqual(1);
+});
