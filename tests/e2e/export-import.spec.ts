@@ -44,4 +44,14 @@ test('export → unzip → HF names in the safetensors header → import back', 
   for (const [name, bytes] of Object.entries(files)) if (!name.endsWith('/')) writeFileSync(`${dir}/${name.split('/').pop()}`, bytes);
   await page.getByTestId('import-folder').setInputFiles(dir);
   await expect(page.getByTestId('model-item')).toHaveCount(before + 2, { timeout: 120_000 });
+
+  // And the zip dropped on the import area.
+  const zipBase64 = readFileSync(path).toString('base64');
+  await page.getByTestId('import-drop').evaluate((el, b64) => {
+    const dt = new DataTransfer();
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    dt.items.add(new File([bytes], 'dropped-model.zip', { type: 'application/zip' }));
+    el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, zipBase64);
+  await expect(page.getByTestId('model-item')).toHaveCount(before + 3, { timeout: 120_000 });
 });

@@ -55,3 +55,12 @@ describe('backend override from the URL', () => {
     expect(backendFromSearch('?backend=cuda').error).toBe('?backend=cuda is not a backend; expected one of: webgpu, webgl, wasm, cpu');
   });
 });
+
+import { stripTopFolder } from '../../src/ui/lib/dropped-files.ts';
+describe('model folder paths', () => {
+  it('drops the picked folder name and keeps sub-folders', () => {
+    expect(stripTopFolder('Qwen3-0.6B/config.json')).toBe('config.json');
+    expect(stripTopFolder('Qwen3-0.6B/sub/model-00001.safetensors')).toBe('sub/model-00001.safetensors');
+    expect(stripTopFolder('config.json')).toBe('config.json');
+  });
+});

@@ -37,17 +37,18 @@ function readAllEntries(dir: FileSystemDirectoryEntry): Promise<FileSystemEntry[
   });
 }
 
-async function walk(entry: FileSystemEntry, out: File[]): Promise<void> {
+async function walk(entry: FileSystemEntry, out: File[], paths?: string[], prefix = ''): Promise<void> {
   if (entry.isFile) {
     const file = await new Promise<File>((res, rej) => (entry as FileSystemFileEntry).file(res, rej));
     out.push(file);
+    paths?.push(prefix + entry.name);
   } else if (entry.isDirectory) {
-    for (const child of await readAllEntries(entry as FileSystemDirectoryEntry)) await walk(child, out);
+    for (const child of await readAllEntries(entry as FileSystemDirectoryEntry)) await walk(child, out, paths, `${prefix}${entry.name}/`);
   }
 }
 
-/** Every file of a drop, folders walked recursively (entries must be taken synchronously in the drop handler). */
-export async function filesFromDataTransfer(dt: DataTransfer): Promise<CollectedFiles> {
+/** Entries of a drop, taken synchronously (the DataTransfer empties once the handler returns). */
+function entriesOf(dt: DataTransfer): { entries: FileSystemEntry[]; loose: File[] } {
   const entries: FileSystemEntry[] = [];
   const loose: File[] = [];
   for (const item of Array.from(dt.items)) {
@@ -59,6 +60,36 @@ export async function filesFromDataTransfer(dt: DataTransfer): Promise<Collected
       if (f) loose.push(f);
     }
   }
+  return { entries, loose };
+}
+
+/**
+ * A dropped model: one .zip, or the files of one dropped folder with paths relative to it
+ * (`Qwen3-0.6B/config.json` → `config.json`), for the daemon's importModel.
+ */
+export async function modelFromDataTransfer(dt: DataTransfer): Promise<Blob | { path: string; blob: Blob }[]> {
+  const { entries, loose } = entriesOf(dt);
+  if (loose.length === 1 && entries.length === 0 && /\.zip$/i.test(loose[0].name)) return loose[0];
+  if (entries.length === 1 && entries[0].isFile && /\.zip$/i.test(entries[0].name)) {
+    const files: File[] = [];
+    await walk(entries[0], files);
+    return files[0];
+  }
+  const files: File[] = [...loose];
+  const paths: string[] = loose.map((f) => f.name);
+  for (const e of entries) await walk(e, files, paths);
+  return files.map((f, i) => ({ path: stripTopFolder(paths[i]), blob: f }));
+}
+
+/** `folder/sub/file` → `sub/file`; a bare name stays as it is. */
+export function stripTopFolder(path: string): string {
+  const i = path.indexOf('/');
+  return i < 0 ? path : path.slice(i + 1);
+}
+
+/** Every file of a drop, folders walked recursively (entries must be taken synchronously in the drop handler). */
+export async function filesFromDataTransfer(dt: DataTransfer): Promise<CollectedFiles> {
+  const { entries, loose } = entriesOf(dt);
   const all = [...loose];
   for (const e of entries) await walk(e, all);
   return partitionFiles(all);
