@@ -35,7 +35,8 @@ export default defineConfig({
     // Build once, then serve the production build (no dev-server re-optimisation).
     command: `npx vite build --logLevel warn && npx vite preview --port ${PORT} --strictPort --host 127.0.0.1`,
     url: `http://127.0.0.1:${PORT}/`,
-    reuseExistingServer: !process.env.CI,
+    // Always build and serve this tree (a leftover server could be an older build).
+    reuseExistingServer: false,
     timeout: 240_000,
     stdout: 'ignore',
     stderr: 'pipe',
