@@ -58,6 +58,23 @@ function answerOf(example: ChatExample): string | undefined {
 }
 
 /**
+ * What the profile needs of every example beyond the engine's checks: regime3 trains on canonical S-expression
+ * answers, so the last assistant message must parse (the message says where). Null when the example is fine.
+ */
+export function profileAnswerIssue(profileName: string, example: ChatExample): { field: string; message: string } | null {
+  if (profileName !== REGIME3) return null;
+  const k = example.messages.map((m) => m.role).lastIndexOf('assistant');
+  if (k < 0) return null;
+  try {
+    normalize(example.messages[k].content);
+    return null;
+  } catch (e) {
+    if (!(e instanceof SexprParseError)) throw e;
+    return { field: `messages[${k}].content`, message: `is not a canonical S-expression (the regime3 profile needs one): ${e.message}` };
+  }
+}
+
+/**
  * Canonical assistant answers of a JSONL Blob, streamed line by line. Lines that do not normalize are skipped (the
  * validator already decided about them); an answer that is not an S-expression is a ValidationError with its line.
  */

@@ -75,9 +75,14 @@ export async function loadFileExamples(blob: Blob, o: LoadExamplesOptions): Prom
     file: o.name,
     totalBytes: blob.size,
     maxErrors: 50,
-    onExample: (example) => {
+    onExample: (example, line) => {
       const i = index++;
-      const messages = o.profile.transform(example, i, { step: o.step });
+      let messages: ChatMessage[];
+      try {
+        messages = o.profile.transform(example, i, { step: o.step });
+      } catch (e) {
+        throw new Error(`"${o.name}" line ${line}: ${e instanceof Error ? e.message : String(e)}`);
+      }
       const tok = tokenizeExample(o.tokenizer, messages, { template: o.profile.chatTemplate, maxLength: o.maxLength });
       if (held.has(i)) {
         out.validation.push(tok);

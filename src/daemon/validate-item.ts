@@ -5,7 +5,8 @@
  */
 import { validateStream, type ValidationReport as EngineReport } from '../engine/data/validate.ts';
 import type { ChatTokenizer } from '../engine/types.ts';
-import type { ItemStatus, ValidationReport, WorkbenchDb } from '../store/db.ts';
+import type { ItemStatus, LineError, ValidationReport, WorkbenchDb } from '../store/db.ts';
+import { profileAnswerIssue } from './codebook.ts';
 import { loadTrainConfig } from './config.ts';
 import { Queue } from './queue.ts';
 
@@ -37,6 +38,8 @@ export async function validateItem(db: WorkbenchDb, itemId: number, o: ValidateI
   const blob = file.blob;
   let lastWrite = 0;
   let r: EngineReport;
+  const profileErrors: LineError[] = [];
+  let profileErrorCount = 0;
   try {
     r = await validateStream(blob.stream() as ReadableStream<Uint8Array>, {
       tokenizer: o.tokenizer,
@@ -47,6 +50,12 @@ export async function validateItem(db: WorkbenchDb, itemId: number, o: ValidateI
       totalBytes: blob.size,
       maxErrors: 50,
       signal: o.signal,
+      onExample: (example, line) => {
+        const issue = profileAnswerIssue(cfg.profile, example);
+        if (!issue) return;
+        profileErrorCount++;
+        if (profileErrors.length < 50) profileErrors.push({ line, field: issue.field, message: issue.message });
+      },
       onProgress: (bytes, total) => {
         o.onProgress?.(bytes, total ?? blob.size);
         const now = Date.now();
@@ -61,23 +70,32 @@ export async function validateItem(db: WorkbenchDb, itemId: number, o: ValidateI
     const report: ValidationReport = { lines: 0, examples: 0, warnings: 0, errors: 1, bytes: 0, summary };
     return queue.finishValidation(itemId, { ok: false, report, lineErrors: [], lineErrorCount: 0, skippedLines: [], reason: summary }, { fraction: 0, max: 0, seed: 0 });
   }
+  // Lines the profile cannot train on fail the file even with "skip invalid lines": training would meet them
+  // (the engine counted them as valid examples), so they must be fixed or the profile changed.
+  const profileReason =
+    profileErrorCount > 0
+      ? `${profileErrorCount} line${profileErrorCount === 1 ? '' : 's'} the ${cfg.profile} profile cannot train on (first: line ${profileErrors[0].line}: ${profileErrors[0].field} ${profileErrors[0].message})`
+      : undefined;
   const report: ValidationReport = {
     lines: r.lines,
     examples: r.examples,
     warnings: r.warnings.length,
-    errors: r.errorCount + r.fileErrors.length,
+    errors: r.errorCount + r.fileErrors.length + profileErrorCount,
     bytes: r.bytes,
-    summary: summarize(r, item.skipInvalidLines),
+    summary: [summarize(r, item.skipInvalidLines), profileReason].filter(Boolean).join(' — '),
   };
+  const lineErrors = [...r.errors.map((e) => ({ line: e.line, field: e.field, message: e.message })), ...profileErrors].sort((a, b) => a.line - b.line);
   return queue.finishValidation(
     itemId,
     {
-      ok: r.valid,
+      ok: r.valid && profileErrorCount === 0,
       report,
-      lineErrors: r.errors.map((e) => ({ line: e.line, field: e.field, message: e.message })),
-      lineErrorCount: r.errorCount,
+      lineErrors,
+      lineErrorCount: r.errorCount + profileErrorCount,
       skippedLines: r.skippedLines,
-      reason: r.valid ? undefined : (r.fileErrors[0] ?? `${r.errorCount} invalid line${r.errorCount === 1 ? '' : 's'} (first: line ${r.errors[0]?.line}: ${r.errors[0]?.message})`),
+      reason: !r.valid
+        ? (r.fileErrors[0] ?? `${r.errorCount} invalid line${r.errorCount === 1 ? '' : 's'} (first: line ${r.errors[0]?.line}: ${r.errors[0]?.message})`)
+        : profileReason,
     },
     { fraction: cfg.valFraction, max: cfg.valMax, seed: cfg.seed },
   );

@@ -188,6 +188,23 @@ describe('regime3 in the daemon', () => {
     await expect(api.importModel({ files: Object.entries(bad).map(([path, b]) => ({ path, blob: new Blob([b]) })) })).rejects.toThrow(/regime3-codebook\.json/);
   });
 
+  it('validation: under regime3 a non-canonical answer fails the file with its line (even when skipping invalid lines); plain_sft queues it', async () => {
+    const { db, queue } = await setup();
+    const tokenizer = await loadTokenizerFrom(folder);
+    const lines = arithJsonl(4, 9).trim().split('\n');
+    lines.splice(2, 0, JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: '(unclosed 1' }] }));
+    for (const skip of [false, true]) {
+      const r = await queue.add(`bad-${skip}.jsonl`, new Blob([lines.join('\n')]), 'normal', skip);
+      expect(await validateItem(db, r.itemId!, { tokenizer, template: 'chatml' })).toBe('failed');
+      const row = await queue.get(r.itemId!);
+      expect(row.lineErrors).toEqual([expect.objectContaining({ line: 3, field: 'messages[1].content', message: expect.stringMatching(/not a canonical S-expression/) })]);
+      expect(row.reason).toMatch(/1 line the regime3 profile cannot train on \(first: line 3/);
+    }
+    expect((await updateTrainConfig(db, { profile: 'plain_sft' })).errors).toEqual([]);
+    const ok = await queue.add('plain.jsonl', new Blob([lines.join('\n')]), 'normal', false);
+    expect(await validateItem(db, ok.itemId!, { tokenizer, template: 'stock' })).toBe('queued');
+  });
+
   it('preview api: tokens marked trained/masked as encodeChat marks them, provisional codebook before training, the model one after', async () => {
     const { db, loop, add, api } = await setup();
     const text = arithJsonl(8, 7);
