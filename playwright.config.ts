@@ -2,7 +2,8 @@
 // `vite preview` on a fixed port, one worker (2 cores), a fresh browser context per test file.
 import { defineConfig } from '@playwright/test';
 
-export const PORT = 4174;
+// E2E_PORT lets a second checkout run its suite beside this one.
+export const PORT = Number(process.env.E2E_PORT ?? 4174);
 
 export default defineConfig({
   testDir: 'tests/e2e',
