@@ -14,7 +14,10 @@ import type { ModelRow, WorkbenchDb } from '../store/db.ts';
 import { ModelRepo } from '../store/state.ts';
 import { REGIME3, buildProfile, codebookFromFile, codebookTokens } from './codebook.ts';
 import { loadTrainConfig } from './config.ts';
-import { loadTokenizerFrom } from './session.ts';
+import { loadTokenizer } from '../engine/tokenizer.ts';
+import { readJson } from './folders.ts';
+
+const TOKENIZERS_KEPT = 2;
 
 /** Tokenizers by folder reference, with a model's codebook tokens added (one per model that has a codebook). */
 export class TokenizerCache {
@@ -30,14 +33,20 @@ export class TokenizerCache {
     const book = model?.codebook ?? provisional;
     const key = model?.codebook ? `${ref}\u0000${model.id}` : provisional ? `${ref}\u0000provisional-${provisional.size}` : ref;
     let t = this.cache.get(key);
-    if (!t) {
-      t = loadTokenizerFrom(this.folder(ref)).then((tok) => {
+    if (t) this.cache.delete(key); // re-inserted below: most recently used last
+    else {
+      const folder = this.folder(ref);
+      t = Promise.all([readJson(folder, 'tokenizer.json'), readJson(folder, 'tokenizer_config.json')]).then(([json, config]) => {
+        const tok = loadTokenizer(json, config);
         tok.addTokens(codebookTokens(book));
         return tok;
       });
-      t.catch(() => this.cache.delete(key)); // a failed load is retried next time
-      this.cache.set(key, t);
+      const mine = t;
+      t.catch(() => this.cache.get(key) === mine && this.cache.delete(key)); // a failed load is retried next time
     }
+    this.cache.set(key, t);
+    // A Qwen3 tokenizer is tens of MB: keep the two most recently used (the model's, and a preview's).
+    while (this.cache.size > TOKENIZERS_KEPT) this.cache.delete(this.cache.keys().next().value!);
     return t;
   }
 }

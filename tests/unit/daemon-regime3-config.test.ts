@@ -7,6 +7,9 @@ import { flatten } from '../../src/daemon/config.ts';
 import { buildCodebook } from '../../src/regime3/codebook.ts';
 import { generateExample } from '../../src/regime3/tasks.ts';
 import type { Regime3Profile } from '../../src/profiles/regime3.ts';
+import { TokenizerCache } from '../../src/daemon/preview.ts';
+import type { ModelRow } from '../../src/store/db.ts';
+import { FIXTURE_VOCAB, tinyTokenizerConfig, tinyTokenizerJson } from './daemon-fixture.ts';
 
 const answers = Array.from({ length: 40 }, (_, i) => generateExample('arith', 3, i).messages[1].content);
 const codebook = buildCodebook(answers, { size: 32 });
@@ -86,5 +89,32 @@ describe('profiles built from the config', () => {
     expect(Array.from(padSlot(a, [3, 3]).data)).toEqual([1, 2, 3, 4, 5, 6, 0, 0, 0]);
     expect(padSlot(a, [2, 3])).toBe(a);
     expect(() => padSlot(a, [1, 3])).toThrow(/cannot grow optimizer slot e\/m/);
+  });
+});
+
+describe('TokenizerCache', () => {
+  it('loads a folder once, adds the model\'s codebook tokens, keeps provisional ones apart, keeps two', async () => {
+    let reads = 0;
+    const files: Record<string, object> = { 'tokenizer.json': tinyTokenizerJson(), 'tokenizer_config.json': tinyTokenizerConfig() };
+    const cache = new TokenizerCache(() => ({
+      async read(name) {
+        reads++;
+        return files[name] ? new TextEncoder().encode(JSON.stringify(files[name])) : null;
+      },
+    }));
+    const plain = { id: 'm', tokenizerRef: 'ref' } as ModelRow;
+    const a = await cache.get(plain, 'fallback');
+    expect(await cache.get(plain, 'fallback')).toBe(a);
+    expect(reads).toBe(2);
+    expect(a.vocabSize).toBe(FIXTURE_VOCAB);
+    const withBook = await cache.get({ ...plain, codebook }, 'fallback');
+    expect(withBook.tokenToId(codebook.entries[0].code)).toBe(FIXTURE_VOCAB);
+    expect(withBook.vocabSize).toBe(FIXTURE_VOCAB + codebookTokens(codebook).length);
+    const prov = await cache.get(plain, 'fallback', codebook);
+    expect(prov).not.toBe(a);
+    expect(a.vocabSize).toBe(FIXTURE_VOCAB); // the model's own tokenizer never gains provisional codes
+    expect(reads).toBe(6);
+    await cache.get(plain, 'fallback'); // evicted (two kept): loaded again
+    expect(reads).toBe(8);
   });
 });
