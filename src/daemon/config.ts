@@ -10,6 +10,7 @@ import {
   type TrainConfig,
 } from '../engine/config/train-config.ts';
 import { ConfigError } from '../engine/errors.ts';
+import { profileNames } from '../profiles/index.ts';
 import type { ModelRow, WorkbenchDb } from '../store/db.ts';
 import { ModelRepo, SettingsRepo } from '../store/state.ts';
 
@@ -79,6 +80,9 @@ export async function updateTrainConfig(db: WorkbenchDb, patch: Record<string, u
     if (meta.locked && model?.trained && JSON.stringify(v) !== JSON.stringify(currentFlat[k])) {
       errors.push({ field: k, message: `"${k}" is locked: model "${model.name}" has been trained with ${JSON.stringify(currentFlat[k])} (it defines the model)` });
     }
+  }
+  if (typeof patch.profile === 'string' && !profileNames.includes(patch.profile)) {
+    errors.push({ field: 'profile', message: `unknown profile "${patch.profile}"; expected one of: ${profileNames.join(', ')}` });
   }
   const merged = { ...saved, ...patch };
   let config = current;

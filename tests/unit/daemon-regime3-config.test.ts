@@ -1,4 +1,7 @@
+import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
+import { WorkbenchDb } from '../../src/store/db.ts';
+import { updateTrainConfig } from '../../src/daemon/config.ts';
 import { TRAIN_CONFIG_FIELDS, defaultTrainConfig, diffConfigs, parseTrainConfig } from '../../src/engine/config/train-config.ts';
 import { ConfigError } from '../../src/engine/errors.ts';
 import { buildProfile, canonicalAnswers, codebookTokens, profileOptions, templateOf } from '../../src/daemon/codebook.ts';
@@ -89,6 +92,20 @@ describe('profiles built from the config', () => {
     expect(Array.from(padSlot(a, [3, 3]).data)).toEqual([1, 2, 3, 4, 5, 6, 0, 0, 0]);
     expect(padSlot(a, [2, 3])).toBe(a);
     expect(() => padSlot(a, [1, 3])).toThrow(/cannot grow optimizer slot e\/m/);
+  });
+});
+
+describe('updateTrainConfig', () => {
+  it('accepts regime3 fields as dotted keys and refuses an unknown profile name, listing the known ones', async () => {
+    const db = new WorkbenchDb(`cfg-regime3-${Date.now()}`);
+    const ok = await updateTrainConfig(db, { profile: 'regime3', 'regime3.mode': 'mixed', 'regime3.plainRatio': 0.25 });
+    expect(ok.errors).toEqual([]);
+    expect(ok.config.regime3).toMatchObject({ mode: 'mixed', plainRatio: 0.25 });
+    const bad = await updateTrainConfig(db, { profile: 'regime-3' });
+    expect(bad.ok).toBe(false);
+    expect(bad.errors).toEqual([{ field: 'profile', message: 'unknown profile "regime-3"; expected one of: plain_sft, emoji_think, regime3' }]);
+    expect((await updateTrainConfig(db, { 'regime3.plainRatio': 2 })).errors[0].field).toBe('regime3.plainRatio');
+    await db.delete();
   });
 });
 
