@@ -244,6 +244,16 @@ export class TrainingLoop {
     return this.session;
   }
 
+  /**
+   * Global step at which the item's file started (what step-dependent profiles, e.g. regime-3 transitional, are
+   * given), so a file resumed after a pause or a crash is transformed exactly as when it started.
+   */
+  private fileStartStep(s: Session, item: QueueItemRow): number {
+    const cur = s.state?.globalStep ?? s.modelRow.step;
+    const done = s.itemId === item.id && s.state ? s.state.fileStep : item.progress.fileStep;
+    return Math.max(0, cur - done);
+  }
+
   /** The lineage entry of the file a codebook was built from records the vocabulary the model grew to. */
   private async noteVocabulary(s: Session): Promise<void> {
     const lineage = s.modelRow.lineage;
@@ -275,7 +285,7 @@ export class TrainingLoop {
         maxLength: s.config.maxLength,
         skipInvalidLines: item.skipInvalidLines,
         heldOut: item.heldOut,
-        step: s.state?.globalStep ?? s.modelRow.step,
+        step: this.fileStartStep(s, item),
       });
     } catch (e) {
       return this.fail(item, e);

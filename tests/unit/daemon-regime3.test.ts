@@ -54,7 +54,8 @@ const CONFIG = {
 async function setup(extra: Record<string, unknown> = {}) {
   const db = new WorkbenchDb(`daemon-regime3-${n++}-${Date.now()}`);
   dbs.push(db);
-  const make = () => new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny', ref: 'mem:' }, chunkBytes: 64 * 1024, pollMs: 10 });
+  const make = (onStep?: ConstructorParameters<typeof TrainingLoop>[0]['onStep']) =>
+    new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny', ref: 'mem:' }, chunkBytes: 64 * 1024, pollMs: 10, onStep });
   const loop = make();
   await loop.recover();
   const cfg = await updateTrainConfig(db, { ...CONFIG, ...extra });
@@ -186,6 +187,33 @@ describe('regime3 in the daemon', () => {
     // A malformed codebook file fails the import, naming the file.
     const bad = { ...files, [CODEBOOK_FILE]: new TextEncoder().encode('{"format":"nope"}') };
     await expect(api.importModel({ files: Object.entries(bad).map(([path, b]) => ({ path, blob: new Blob([b]) })) })).rejects.toThrow(/regime3-codebook\.json/);
+  });
+
+  it('transitional mode: a file resumed after a crash is transformed as at its start, so the run matches an uninterrupted one', async () => {
+    const extra = { 'regime3.mode': 'transitional', 'regime3.plainRatioStart': 1, 'regime3.plainRatioEnd': 0, 'regime3.transitionSteps': 8 };
+    const ref = await setup(extra);
+    await ref.add('t.jsonl', arithJsonl(12, 5));
+    await ref.loop.runUntilIdle();
+    const refLosses = (await ref.db.metrics.toArray()).map((m) => m.loss!);
+    expect(refLosses).toHaveLength(6);
+    ref.loop.dispose();
+
+    const { db, make, queue, add } = await setup(extra);
+    const hang = new Promise<void>(() => undefined);
+    const crashing = make(async (m) => {
+      if (m.step === 3) await hang; // the worker dies: step 3 trained, the last checkpoint at step 2
+    });
+    const id = await add('t.jsonl', arithJsonl(12, 5));
+    void crashing.tick();
+    for (let i = 0; i < 400 && (await db.daemon.get('state'))?.step !== 3; i++) await new Promise((r) => setTimeout(r, 25));
+    const fresh = make();
+    await fresh.recover();
+    expect((await queue.get(id)).progress.fileStep).toBe(2);
+    expect(await fresh.runUntilIdle()).toBe('idle');
+    const losses = (await db.metrics.toArray()).map((m) => m.loss!);
+    expect(losses).toHaveLength(6);
+    losses.forEach((l, i) => expect(l).toBeCloseTo(refLosses[i], 4));
+    fresh.dispose();
   });
 
   it('validation: under regime3 a non-canonical answer fails the file with its line (even when skipping invalid lines); plain_sft queues it', async () => {
