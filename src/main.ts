@@ -71,6 +71,8 @@ const api = createWorkbenchApi({
   validate: (ids) => void validator.validate(ids, BUNDLED.ref).catch((e: unknown) => console.error('validation failed', e)),
   poke: () => supervisor?.poke(),
   storage: navigator.storage,
+  // Exports (the export button, deploys to the inference node) are built in the validator worker, off the page.
+  exportCheckpoint: (id, opts) => validator.exportCheckpoint(id, opts.dtype, opts.directory),
 });
 void navigator.storage?.persist?.().catch(() => false);
 
