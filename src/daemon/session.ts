@@ -15,6 +15,7 @@ import type { Profile } from '../profiles/index.ts';
 import type { CheckpointTensor } from '../store/checkpoints.ts';
 import type { CheckpointRow, ItemProgress, ModelRow } from '../store/db.ts';
 import { readJson } from './folders.ts';
+import { ConfigError } from '../engine/errors.ts';
 import { buildProfile, codebookTokens } from './codebook.ts';
 
 const W = 'model/';
@@ -70,12 +71,19 @@ function byPrefix(tensors: CheckpointTensor[], prefix: string): NamedArray[] {
  * Adds `tokens` to the tokenizer (known ones keep their ids) and grows the model's vocabulary when an id falls
  * outside it (new embedding rows start at the mean embedding). Returns the growth, or null when none was needed.
  */
-export function addModelTokens(tokenizer: ChatTokenizer, model: Qwen3Model, tokens: readonly string[]): { from: number; to: number } | null {
+export function addModelTokens(tokenizer: ChatTokenizer, model: Qwen3Model, tokens: readonly string[], opts: { lora?: boolean } = {}): { from: number; to: number } | null {
   if (tokens.length === 0) return null;
   const ids = tokenizer.addTokens(tokens);
   const need = Math.max(...ids) + 1;
   const from = model.config.vocabSize;
   if (need <= from) return null;
+  if (opts.lora) {
+    throw new ConfigError(
+      `the model needs ${need - from} new token embeddings (regime-3 codes), which LoRA does not train: train its first regime3 file with lora.enabled false`,
+      'lora.enabled',
+      'false while the vocabulary grows',
+    );
+  }
   model.resizeVocab(need);
   return { from, to: need };
 }
@@ -111,11 +119,12 @@ async function growOptimizer(s: Pick<Session, 'model' | 'optimizer' | 'config'>)
 /**
  * (Re)builds the session's profile for `config` with the model's codebook; the tokenizer gains the codebook's
  * tokens (always, in their fixed order, whatever the profile) and the profile's, and the vocabulary grows if
- * needed (with the optimizer's moments; a LoRA adapter does not train embeddings, so new rows keep their start).
+ * needed, with the optimizer's moments. Growth under LoRA is a ConfigError: adapters do not train embeddings, so
+ * the new rows would stay at their start value.
  */
 export async function applyProfile(s: Pick<Session, 'modelRow' | 'model' | 'tokenizer' | 'profile' | 'config' | 'optimizer' | 'lora'>, config: TrainConfig): Promise<{ from: number; to: number } | null> {
   const profile = buildProfile(config, s.modelRow.codebook);
-  const grew = addModelTokens(s.tokenizer, s.model, [...codebookTokens(s.modelRow.codebook), ...(profile.addedTokens?.() ?? [])]);
+  const grew = addModelTokens(s.tokenizer, s.model, [...codebookTokens(s.modelRow.codebook), ...(profile.addedTokens?.() ?? [])], { lora: config.lora.enabled });
   s.profile = profile;
   s.config = config;
   if (grew && s.optimizer && !s.lora) await growOptimizer(s);

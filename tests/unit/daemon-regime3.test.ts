@@ -216,6 +216,19 @@ describe('regime3 in the daemon', () => {
     fresh.dispose();
   });
 
+  it('growing the vocabulary under LoRA is refused with a clear reason (adapters do not train embeddings)', async () => {
+    const { db, loop, queue, add } = await setup({ 'lora.enabled': true });
+    const id = await add('l.jsonl', arithJsonl(8, 1));
+    await loop.tick();
+    const row = await queue.get(id);
+    expect(row.lastError).toMatch(/new token embeddings \(regime-3 codes\), which LoRA does not train: train its first regime3 file with lora.enabled false/);
+    expect((await db.models.get('tiny'))!.codebook).toBeDefined(); // built once, kept for the retry without LoRA
+    expect((await updateTrainConfig(db, { 'lora.enabled': false })).errors).toEqual([]);
+    expect(await loop.runUntilIdle()).toBe('idle');
+    expect((await queue.get(id)).status).toBe('completed');
+    loop.dispose();
+  });
+
   it('validation: under regime3 a non-canonical answer fails the file with its line (even when skipping invalid lines); plain_sft queues it', async () => {
     const { db, queue } = await setup();
     const tokenizer = await loadTokenizerFrom(folder);
