@@ -8,8 +8,9 @@ import { readLines } from '../engine/data/jsonl.ts';
 import { normalizeRow } from '../engine/data/normalize.ts';
 import { ConfigError, ValidationError } from '../engine/errors.ts';
 import type { ChatExample } from '../engine/types.ts';
-import { getProfile, profileCatalog, profileNames, type Profile, type ProfileOptions } from '../profiles/index.ts';
+import { getProfile, profileCatalog, profileNames, type Profile } from '../profiles/index.ts';
 import { createRegime3 } from '../profiles/regime3.ts';
+import { profileOptionsFrom } from '../profiles/options.ts';
 import { buildCodebook } from '../regime3/codebook.ts';
 import type { CodebookData } from '../regime3/codebook-types.ts';
 import { SexprParseError, normalize } from '../regime3/sexpr.ts';
@@ -18,15 +19,7 @@ import type { ModelRow, QueueItemRow, WorkbenchDb } from '../store/db.ts';
 export const REGIME3 = 'regime3';
 
 /** getProfile options for `config`: the seed, and for regime3 the config's data mode with the model's codebook. */
-export function profileOptions(config: TrainConfig, codebook?: CodebookData): ProfileOptions {
-  const r = config.regime3;
-  return {
-    seed: config.seed,
-    regime3: codebook
-      ? { codebook, mode: r.mode, plainRatio: r.plainRatio, plainRatioStart: r.plainRatioStart, plainRatioEnd: r.plainRatioEnd, transitionSteps: r.transitionSteps, encodePrompt: r.encodePrompt }
-      : undefined,
-  };
-}
+export const profileOptions = profileOptionsFrom;
 
 /** The config's profile; regime3 without a codebook is a ConfigError saying when one is made. */
 export function buildProfile(config: TrainConfig, codebook?: CodebookData): Profile {
