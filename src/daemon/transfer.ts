@@ -2,8 +2,9 @@
  * Export and import of Hugging Face model folders. Export: a stored checkpoint → config.json,
  * generation_config.json, tokenizer files and model.safetensors (F32 or BF16, sharded with an index above
  * 2 GB, via the engine's checkpoint writer) as a zip built file by file with fflate, or written straight into a
- * directory (File System Access API). Import: folder files or a zip, checked with the engine's checkpoint rules
- * (config, every tensor's name and shape, tokenizer), then stored as a new model.
+ * directory (File System Access API); a regime-3 model also gets regime3-codebook.json and its codes as added tokens.
+ * Import: folder files or a zip, checked with the engine's checkpoint rules (config, every tensor's name and shape,
+ * tokenizer, the codebook when present), then stored as a new model.
  */
 import { Zip, ZipPassThrough, unzipSync } from 'fflate';
 import { readModelConfig, readTensors, saveTensors, type FolderReader, type FolderWriter } from '../engine/checkpoint.ts';
