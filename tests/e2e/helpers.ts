@@ -79,3 +79,62 @@ export async function shownLoss(page: Page): Promise<number | null> {
   const v = await page.getByTestId('train-loss').getAttribute('data-loss');
   return v ? Number(v) : null;
 }
+
+/** A companion inference node (`server/main.ts`) run by a test as a child process on 127.0.0.1. */
+export interface RunningNode {
+  url: string;
+  dataDir: string;
+  /** SIGTERM, then SIGKILL after 5 s; resolves once the process is gone. */
+  stop(): Promise<void>;
+}
+
+export async function startInferenceNode(opts: { adminKey: string; readKey?: string }): Promise<RunningNode> {
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dataDir = mkdtempSync(join(tmpdir(), 'e2e-inference-node-'));
+  const child = spawn(join(process.cwd(), 'node_modules', '.bin', 'tsx'), ['server/main.ts', '--port', '0', '--host', '127.0.0.1', '--data', dataDir], {
+    env: { ...process.env, INFERENCE_ADMIN_KEY: opts.adminKey, INFERENCE_READ_KEY: opts.readKey ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`the inference node did not print its URL in 60 s: ${err}`)), 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) {
+        clearTimeout(timer);
+        resolve(out.split('\n')[0].trim());
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the inference node exited (${code}) before printing its URL: ${err}`));
+    });
+  });
+  return {
+    url,
+    dataDir,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on (taken, then released). */
+export async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
