@@ -4,7 +4,11 @@
  * profile's `compare` judges it; the teacher-forced loss of the golden answer is averaged.
  */
 import type { EvalExampleResult, EvalJobRequest, EvalResult, Job } from '../src/remote/api.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { getProfile } from '../src/profiles/index.ts';
+import type { Profile } from '../src/profiles/types.ts';
+import { readCodebookFile } from '../src/regime3/codebook-file.ts';
 import { readChatJsonl } from './datasets.ts';
 import type { ModelHost } from './model-host.ts';
 import type { Registry } from './registry.ts';
@@ -17,7 +21,7 @@ export interface EvalLimits {
 export async function runEvalJob(job: Job, host: ModelHost, registry: Registry, limits: EvalLimits, progress: (f: number) => void): Promise<EvalResult> {
   const p = job.params as unknown as EvalJobRequest;
   const profileName = p.profile ?? 'plain_sft';
-  const profile = getProfile(profileName);
+  const profile = evalProfile(profileName, registry.requireModel(job.model_id).path);
   const ds = registry.requireDataset(p.dataset_ref);
   const examples = await readChatJsonl(ds.path, ds.id, p.max_samples ?? Infinity);
   if (examples.length === 0) throw new Error(`Dataset "${ds.id}" holds no examples.`);
@@ -59,4 +63,14 @@ export async function runEvalJob(job: Job, host: ModelHost, registry: Registry, 
     if (p.per_example_logging !== false) result.examples = results;
     return result;
   });
+}
+
+const CODEBOOK_FILE = 'regime3-codebook.json';
+
+/** The profile to judge with; regime3 decodes with the codebook the model folder was exported with. */
+function evalProfile(name: string, modelPath: string): Profile {
+  if (name !== 'regime3') return getProfile(name);
+  const file = join(modelPath, CODEBOOK_FILE);
+  if (!existsSync(file)) throw new Error(`Profile regime3 needs the model's ${CODEBOOK_FILE}, and the folder ${modelPath} has none.`);
+  return getProfile(name, { regime3: { codebook: readCodebookFile(file) } });
 }

@@ -3,7 +3,7 @@
  * their shards, the job list and counts.
  */
 import type { DataGenRequest, DataGenResult, EvalJobRequest, JobStatus, JobType } from '../src/remote/api.ts';
-import { getProfile } from '../src/profiles/index.ts';
+import { profileNames } from '../src/profiles/index.ts';
 import { HttpError, optBool, optNumber, optString, optStringArray, readJson, reqString } from './http.ts';
 import { json, type NodeContext, type Route } from './routes.ts';
 
@@ -29,10 +29,8 @@ export function jobRoutes(ctx: NodeContext): Route[] {
       };
       const maxSamples = optNumber(body, 'max_samples', 1, 1e7);
       if (maxSamples !== undefined) params.max_samples = Math.floor(maxSamples);
-      try {
-        getProfile(params.profile as string);
-      } catch (e) {
-        throw new HttpError(400, `Field "profile": ${(e as Error).message}`, 'invalid_request_error', 'profile');
+      if (!profileNames.includes(params.profile as string)) {
+        throw new HttpError(400, `Field "profile": unknown profile "${params.profile}"; expected one of: ${profileNames.join(', ')}`, 'invalid_request_error', 'profile');
       }
       const job = jobs.create('eval', modelId, params);
       worker.poke();

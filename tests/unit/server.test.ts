@@ -258,6 +258,13 @@ describe('inference node', () => {
     expect(r.examples![1].messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
   });
 
+  it('a regime3 eval on a model folder without its codebook fails with a reason naming the file', async () => {
+    const job = await admin.createEvalJob({ model_id: 'tiny-up', dataset_ref: 'evalset', profile: 'regime3', max_samples: 1 });
+    const done = await reader.waitForJob<EvalResult>(job, { pollMs: 100, timeoutMs: 60_000 });
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatch(/regime3-codebook\.json/);
+  });
+
   it('frees every tensor of generation, streaming and eval (numTensors flat)', async () => {
     const before = tf.memory().numTensors;
     await reader.generate({ prompt: 'a', max_tokens: 2, temperature: 0 });
@@ -297,7 +304,8 @@ describe('inference node', () => {
     await expect(admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'builtin', config: { num_examples: 0 } })).rejects.toMatchObject({ status: 400 });
 
     const stats = await reader.jobStats();
-    expect(stats).toMatchObject({ pending: 0, running: 0, done: 4, failed: 1, jobs_last_hour: 5 });
+    // so far: the eval job (done), the failed regime3 eval, the data-gen jobs done here and the one with an unknown task (failed)
+    expect(stats).toMatchObject({ pending: 0, running: 0, done: 4, failed: 2, jobs_last_hour: 6 });
     expect((await reader.jobs({ type: 'data_gen', limit: 2 })).length).toBe(2);
     expect((await raw('/jobs?status=bogus', { key: READ })).status).toBe(400);
     await expect(reader.evalJob(b.id)).rejects.toMatchObject({ status: 404 });

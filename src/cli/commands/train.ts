@@ -22,6 +22,7 @@ import { writeSafetensors } from '../../engine/safetensors.ts';
 import { ConfigError, ValidationError } from '../../engine/errors.ts';
 import { runJob, type JobResult } from '../../engine/train.ts';
 import { getProfile, type Profile } from '../../profiles/index.ts';
+import { profileOptionsFrom } from '../../profiles/options.ts';
 import { readCodebookFile } from '../../regime3/codebook-file.ts';
 import type { CodebookData } from '../../regime3/codebook-types.ts';
 import { join } from 'node:path';
@@ -118,7 +119,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!existsSync(path)) throw new CliError(`codebook file not found: ${path}`);
     codebook = readCodebookFile(path);
   } else if (flag(args, 'codebook')) throw new CliError('--codebook is only for --profile regime3', 2);
-  const profile = getProfile(cfg.profile, { seed: cfg.seed, regime3: codebook ? { codebook } : undefined });
+  const profile = getProfile(cfg.profile, profileOptionsFrom(cfg, codebook));
   const added = profile.addedTokens?.() ?? [];
   if (added.length) {
     const ids = tokenizer.addTokens(added);
