@@ -41,8 +41,8 @@ describe('model config', () => {
     expect(() => presetConfig('huge')).toThrow(/expected one of: tiny, small, qwen3-0.6b/);
   });
 
-  it('ignores unknown keys and derives head_dim when absent', () => {
-    const c = parseModelConfig({ ...qwen06, head_dim: undefined, hidden_size: 2048, some_future_key: { a: 1 } });
+  it('ignores unknown keys; head_dim defaults to 128 as in transformers, whatever hidden / heads is', () => {
+    const c = parseModelConfig({ ...qwen06, head_dim: undefined, hidden_size: 512, some_future_key: { a: 1 } });
     expect(c.headDim).toBe(128);
   });
 
@@ -51,7 +51,7 @@ describe('model config', () => {
     expectField({ ...qwen06, attention_bias: true }, 'attention_bias');
     expectField({ ...qwen06, use_sliding_window: true }, 'use_sliding_window');
     expectField({ ...qwen06, model_type: 'llama' }, 'model_type');
-    expectField({ ...qwen06, hidden_size: 1000, head_dim: undefined }, 'head_dim');
+    expectField({ ...qwen06, head_dim: 7 }, 'head_dim');
     expectField({ ...qwen06, num_key_value_heads: 5 }, 'num_key_value_heads');
     expectField({ ...qwen06, hidden_size: 0 }, 'hidden_size');
     expectField({ ...qwen06, vocab_size: -3 }, 'vocab_size');

@@ -94,13 +94,8 @@ export function parseModelConfig(raw: unknown): ModelConfig {
       'num_key_value_heads',
     );
   }
-  if ((r.head_dim === undefined || r.head_dim === null) && hiddenSize % numAttentionHeads !== 0) {
-    throw new ConfigError(
-      `config.json: "head_dim" is missing and "hidden_size" (${hiddenSize}) is not a multiple of "num_attention_heads" (${numAttentionHeads})`,
-      'head_dim',
-    );
-  }
-  const headDim = r.head_dim === undefined || r.head_dim === null ? hiddenSize / numAttentionHeads : posInt(r, 'head_dim');
+  // As transformers' Qwen3Config: head_dim defaults to 128, not hidden_size / heads (Qwen3 decouples them).
+  const headDim = posInt(r, 'head_dim', 128);
   if (headDim % 2 !== 0) throw new ConfigError(`config.json: "head_dim" must be even for rotary embeddings, got ${headDim}`, 'head_dim');
   const tie = r.tie_word_embeddings ?? false;
   if (typeof tie !== 'boolean') throw new ConfigError('config.json: "tie_word_embeddings" must be true or false', 'tie_word_embeddings');
