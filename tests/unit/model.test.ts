@@ -278,6 +278,6 @@ describe('Qwen3Model.fromTensors', () => {
     bad.set('model.norm.weight', { shape: [15], data: new Float32Array(15) });
     expect(() => Qwen3Model.fromTensors(cfg, bad)).toThrow(/"model.norm.weight" has shape \[15\] but the config needs \[16\]/);
     expect([...parameterShapes(cfg).keys()].length).toBe(1 + 2 * 11 + 1);
-    expect(parseModelConfig({ model_type: 'qwen3', vocab_size: 8, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2 }).headDim).toBe(4);
+    expect(parseModelConfig({ model_type: 'qwen3', vocab_size: 8, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2 }).headDim).toBe(128); // transformers' default
   });
 });
