@@ -12,7 +12,8 @@ export interface RemoteSettings {
 }
 
 export const REMOTE_SETTINGS_KEY = 'workbench.remote-node.v1';
-export const DEFAULT_REMOTE_SETTINGS: RemoteSettings = { url: 'http://127.0.0.1:8765', adminKey: '', readKey: '' };
+/** No URL until the person enters one: nothing is polled before that (no failed requests on a page without a node). */
+export const DEFAULT_REMOTE_SETTINGS: RemoteSettings = { url: '', adminKey: '', readKey: '' };
 
 type KeyValueStorage = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
 

@@ -1,7 +1,7 @@
 // The inference node end to end: a real companion server started here (127.0.0.1, admin key), the workbench
 // trains a tiny file so a checkpoint exists, the panel shows a closed port as down (quickly, no hang), connects
 // with the key, deploys the checkpoint (HF zip upload, register, set active), uploads an eval set, evaluates,
-// and shows the accuracy, kept with the checkpoint across a reload.
+// and shows the accuracy, kept with the checkpoint across a reload; a data-gen job's shard lands in the queue.
 import { expect, test } from '@playwright/test';
 import { FAST, chatJsonl, closedPort, dropFiles, setConfig, startInferenceNode, type RunningNode } from './helpers.ts';
 
@@ -22,8 +22,10 @@ test('deploy a checkpoint to the inference node and see its eval result; a close
   await setConfig(page, FAST);
   await dropFiles(page, [{ name: 'remote-tiny.jsonl', text: chatJsonl(4) }]);
 
-  // While it trains: a closed port is shown as down within seconds, never a hang.
+  // No URL yet: not connected, nothing polled.
   const status = page.getByTestId('remote-status');
+  await expect(status).toHaveAttribute('data-status', 'unknown');
+  // While it trains: a closed port is shown as down within seconds, never a hang.
   await page.getByTestId('remote-url').fill(`http://127.0.0.1:${await closedPort()}`);
   await page.getByTestId('remote-admin-key').fill(ADMIN);
   const t0 = Date.now();
@@ -64,6 +66,13 @@ test('deploy a checkpoint to the inference node and see its eval result; a close
   expect(accuracy).toBeLessThanOrEqual(1);
   await expect(page.getByTestId('remote-evals-chart')).toBeVisible();
   await page.getByTestId('remote-panel').screenshot({ path: '/tmp/e2e-remote-panel.png' });
+
+  // A data-gen job on the node (built-in task): its shard lands in the training queue.
+  await page.getByTestId('gen-count').fill('4');
+  await page.getByTestId('btn-generate').click();
+  await expect(page.getByTestId('gen-result')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  await expect(page.getByTestId('gen-result')).toContainText('4 examples in 1 shard(s)');
+  await expect(page.locator('[data-testid="queue-item"][data-name$="-shard-000.jsonl"]')).toHaveCount(1, { timeout: 30_000 });
 
   await page.reload();
   await expect(page.getByTestId('remote-status')).toHaveAttribute('data-status', 'up', { timeout: 15_000 });

@@ -8,6 +8,7 @@ import { loadRemoteSettings, saveRemoteSettings, type RemoteSettings } from '../
 import type { DataGenResult, DataGenStrategy, DatasetRecord, EvalResult, GpuTelemetry, Health, Job, JobStats, ModelRecord, SystemInfo } from '../../remote/api.ts';
 import type { ChatMessage } from '../../engine/types.ts';
 
+/** `unknown`: no URL set yet (nothing is polled). */
 export type NodeStatus = 'unknown' | 'connecting' | 'up' | 'down' | 'unauthorized';
 type KeyValueStorage = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
 
@@ -20,6 +21,8 @@ export function describeError(e: unknown): string {
   }
   return e instanceof Error ? e.message : String(e);
 }
+
+const MAX_DOWN_POLL_MS = 60_000;
 
 export class RemoteNodeState {
   settings = $state<RemoteSettings>(loadRemoteSettings(null));
@@ -37,8 +40,12 @@ export class RemoteNodeState {
   lastDataGen = $state.raw<Job<DataGenResult> | null>(null);
   client = $derived(this.makeClient(this.settings));
 
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** Polls in a row that found the node down (the next poll waits longer, up to MAX_DOWN_POLL_MS). */
+  private downPolls = 0;
   private refreshing = false;
+  private running = false;
+  private intervalMs = 5000;
 
   constructor(private readonly storage: KeyValueStorage | null = typeof localStorage === 'undefined' ? null : localStorage) {
     this.settings = loadRemoteSettings(storage);
@@ -56,23 +63,40 @@ export class RemoteNodeState {
     this.settings = { ...next, url: next.url.trim() };
     saveRemoteSettings(this.settings, this.storage);
     this.caps = null;
-    this.status = 'connecting';
-    void this.refresh();
+    this.status = this.settings.url ? 'connecting' : 'unknown';
+    this.downPolls = 0;
+    if (this.running) this.start(this.intervalMs); // poll the new node now, at the normal pace
+    else void this.refresh();
   }
 
+  /** Polls every `intervalMs` while the node is up; while it is down, backs off (doubling) up to a minute. */
   start(intervalMs: number): void {
     this.stop();
-    void this.refresh();
-    this.timer = setInterval(() => void this.refresh(), intervalMs);
+    this.intervalMs = intervalMs;
+    if (this.settings.url) this.status = 'connecting';
+    const tick = async () => {
+      await this.refresh();
+      this.downPolls = this.status === 'down' ? this.downPolls + 1 : 0;
+      const wait = Math.min(MAX_DOWN_POLL_MS, intervalMs * 2 ** Math.min(this.downPolls, 6));
+      if (this.running) this.timer = setTimeout(() => void tick(), wait);
+    };
+    this.running = true;
+    void tick();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
 
   /** One round of health and telemetry; capabilities are probed once per connection. */
   async refresh(): Promise<void> {
+    if (!this.settings.url) {
+      this.status = 'unknown';
+      this.error = '';
+      return;
+    }
     const c = this.client;
     if (!c) {
       this.status = 'down';
