@@ -4,6 +4,7 @@
  * data-gen actions. Components stay thin; every failure lands in `error` as one sentence.
  */
 import { RemoteClient, RemoteError, type Capabilities } from '../../remote/client.ts';
+import { nextPollDelay } from './poll-delay.ts';
 import { loadRemoteSettings, saveRemoteSettings, type RemoteSettings } from '../../remote/settings.ts';
 import type { DataGenResult, DataGenStrategy, DatasetRecord, EvalResult, GpuTelemetry, Health, Job, JobStats, ModelRecord, SystemInfo } from '../../remote/api.ts';
 import type { ChatMessage } from '../../engine/types.ts';
@@ -22,8 +23,6 @@ export function describeError(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-const MAX_DOWN_POLL_MS = 60_000;
-
 export class RemoteNodeState {
   settings = $state<RemoteSettings>(loadRemoteSettings(null));
   status = $state<NodeStatus>('unknown');
@@ -41,7 +40,7 @@ export class RemoteNodeState {
   client = $derived(this.makeClient(this.settings));
 
   private timer: ReturnType<typeof setTimeout> | null = null;
-  /** Polls in a row that found the node down (the next poll waits longer, up to MAX_DOWN_POLL_MS). */
+  /** Polls in a row that found the node down (the next poll waits longer; see nextPollDelay). */
   private downPolls = 0;
   private refreshing = false;
   private running = false;
@@ -77,8 +76,7 @@ export class RemoteNodeState {
     const tick = async () => {
       await this.refresh();
       this.downPolls = this.status === 'down' ? this.downPolls + 1 : 0;
-      const wait = Math.min(MAX_DOWN_POLL_MS, intervalMs * 2 ** Math.min(this.downPolls, 6));
-      if (this.running) this.timer = setTimeout(() => void tick(), wait);
+      if (this.running) this.timer = setTimeout(() => void tick(), nextPollDelay(intervalMs, this.downPolls));
     };
     this.running = true;
     void tick();
