@@ -2,28 +2,13 @@
 // latest metrics) and an incremental reader of the loss history, as Svelte 5 runes. Components read from here and
 // send commands through the daemon's WorkbenchApi; nothing here trains or decides queue order.
 import { liveQuery, type Subscription } from 'dexie';
-import type { CheckpointRow, DaemonStateRow, EvalRow, MetricRow, ModelRow, Priority, QueueItemRow, SampleRow, WorkbenchDb } from '../../store/db.ts';
+import type { CheckpointRow, DaemonStateRow, EvalRow, ModelRow, Priority, QueueItemRow, SampleRow, WorkbenchDb } from '../../store/db.ts';
 import { PRIORITIES } from '../../store/db.ts';
-import { checkpoints$, daemonState$, evals$, models$, queueItems$, samples$ } from '../../store/queries.ts';
-import { EtaEstimator, queueStepsLeft, stepsLeft, type StepsConfig } from '../lib/eta.ts';
-import { DebiasedEma } from '../lib/smoothing.ts';
+import { checkpoints$, daemonState$, evals$, models$, queueItems$ } from '../../store/queries.ts';
+import { queueStepsLeft, stepsLeft, type StepsConfig } from '../lib/eta.ts';
+import { MetricHistoryReader, SampleTotals, emptyHistory, type LossHistory } from '../lib/history-reader.ts';
 
-/** Loss history as parallel arrays (uPlot's data layout), steps ascending. */
-export interface LossHistory {
-  steps: number[];
-  loss: (number | null)[];
-  smoothed: (number | null)[];
-  lr: number[];
-  tokensPerSecond: number[];
-  tokens: number[];
-  gradNorm: (number | null)[];
-  /** Wall-clock ms of each row. */
-  time: number[];
-  /** Steps where the item changed (file boundaries). */
-  boundaries: number[];
-}
-
-const emptyHistory = (): LossHistory => ({ steps: [], loss: [], smoothed: [], lr: [], tokensPerSecond: [], tokens: [], gradNorm: [], time: [], boundaries: [] });
+export type { LossHistory } from '../lib/history-reader.ts';
 
 export class WorkbenchState {
   daemon = $state<DaemonStateRow | undefined>(undefined);
@@ -67,10 +52,8 @@ export class WorkbenchState {
   private subs: Subscription[] = [];
   private timers: ReturnType<typeof setInterval>[] = [];
   private historyModel: string | undefined;
-  private historyItem: number | undefined;
-  private ema = new DebiasedEma(0.9);
-  private eta = new EtaEstimator(0.2);
-  private reading = false;
+  private reader: MetricHistoryReader | undefined;
+  private totals: SampleTotals | undefined;
 
   constructor(
     private readonly db: WorkbenchDb,
@@ -109,10 +92,9 @@ export class WorkbenchState {
   /** Changes the smoothing weight and recomputes the smoothed series. */
   setSmoothing(weight: number): void {
     this.smoothing = weight;
-    const ema = new DebiasedEma(weight);
-    const smoothed = this.history.loss.map((l) => (l == null ? null : ema.push(l)));
-    this.ema = ema;
-    this.history = { ...this.history, smoothed };
+    if (!this.reader) return;
+    this.reader.setSmoothing(weight);
+    this.history = { ...this.reader.history };
   }
 
   private modelSubs: Subscription[] = [];
@@ -121,73 +103,40 @@ export class WorkbenchState {
     for (const s of this.modelSubs) s.unsubscribe();
     this.modelSubs = [];
     this.historyModel = modelId;
-    this.historyItem = undefined;
+    this.reader?.cancel();
+    this.reader = modelId ? new MetricHistoryReader(this.db, modelId, this.smoothing) : undefined;
+    const totals = (this.totals = modelId ? new SampleTotals(this.db, modelId) : undefined);
     this.history = emptyHistory();
-    this.ema = new DebiasedEma(this.smoothing);
-    this.eta = new EtaEstimator(0.2);
+    this.matchTotals = { correct: 0, total: 0 };
+    this.etaMsPerToken = null;
     if (!modelId) return;
     this.modelSubs.push(
       checkpoints$(this.db, modelId).subscribe({ next: (c) => (this.checkpoints = c), error: console.error }),
       evals$(this.db, modelId).subscribe({ next: (e) => (this.evals = e), error: console.error }),
-      samples$(this.db, modelId, 50).subscribe({
+      // The last 50 samples by a reverse, limited index read (not the whole table on every new sample); the
+      // overall counts grow from the rows added since the last read (by primary key).
+      liveQuery(async () => (await this.db.samples.where('[modelId+step]').between([modelId, -Infinity], [modelId, Infinity]).reverse().limit(50).toArray()).reverse()).subscribe({
         next: (s) => {
           this.samples = s.slice(-5);
           this.recentMatches = s.map((x) => x.match);
+          totals!.update().then((t) => {
+            if (this.totals === totals) this.matchTotals = t;
+          }, console.error);
         },
         error: console.error,
       }),
-      liveQuery(async () => {
-        let correct = 0;
-        let total = 0;
-        await this.db.samples.where('modelId').equals(modelId).each((x) => {
-          total++;
-          if (x.match) correct++;
-        });
-        return { correct, total };
-      }).subscribe({ next: (t) => (this.matchTotals = t), error: console.error }),
     );
     void this.readNewMetrics();
   }
 
-  /** Appends metric rows past the last step read (indexed range query), so a 100k-step history loads once. */
+  /** Appends the metric rows stored since the last read (see MetricHistoryReader) and publishes the history. */
   private async readNewMetrics(): Promise<void> {
-    const modelId = this.historyModel;
-    if (!modelId || this.reading) return;
-    this.reading = true;
-    try {
-      const h = this.history;
-      const from = h.steps.length ? h.steps[h.steps.length - 1] + 1 : 0;
-      const rows: MetricRow[] = await this.db.metrics.where('[modelId+step]').between([modelId, from], [modelId, Infinity], true, true).toArray();
-      if (rows.length === 0 || modelId !== this.historyModel) return;
-      const next: LossHistory = {
-        steps: h.steps.slice(),
-        loss: h.loss.slice(),
-        smoothed: h.smoothed.slice(),
-        lr: h.lr.slice(),
-        tokensPerSecond: h.tokensPerSecond.slice(),
-        tokens: h.tokens.slice(),
-        gradNorm: h.gradNorm.slice(),
-        time: h.time.slice(),
-        boundaries: h.boundaries.slice(),
-      };
-      for (const r of rows) {
-        if (this.historyItem !== undefined && r.itemId !== this.historyItem) next.boundaries.push(r.step);
-        this.historyItem = r.itemId;
-        next.steps.push(r.step);
-        next.loss.push(r.loss);
-        next.smoothed.push(r.loss == null ? null : this.ema.push(r.loss));
-        next.lr.push(r.lr);
-        next.tokensPerSecond.push(r.tokensPerSecond);
-        next.tokens.push(r.tokens);
-        next.gradNorm.push(r.gradNorm);
-        next.time.push(r.time);
-        this.eta.observe({ tokens: r.tokens, ms: r.ms });
-      }
-      this.history = next;
-      this.etaMsPerToken = this.eta.rate;
-    } finally {
-      this.reading = false;
-    }
+    const r = this.reader;
+    if (!r) return;
+    const added = await r.readNew();
+    if (added === 0 || r !== this.reader) return;
+    this.history = { ...r.history };
+    this.etaMsPerToken = r.msPerToken;
   }
 
   /** Config fields that size queued files in steps (set by the page from the daemon's config). */
