@@ -3,7 +3,7 @@
  * and exports `run(argv: string[]): Promise<number>` (the exit code). stdout carries only a command's
  * output; progress and notices go to stderr.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { CliError } from './args.ts';
@@ -21,8 +21,23 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: unknown command "${command}"; expected one of: ${known.join(', ')}\n`);
     return 2;
   }
+  if (rest.includes('--help')) {
+    process.stdout.write(`${commandDoc(command)}\n`);
+    return 0;
+  }
   const mod = (await import(join(here, 'commands', `${command}.ts`))) as { run(a: string[]): Promise<number> };
   return mod.run(rest);
+}
+
+/** A command's help is the doc comment that opens its module. */
+function commandDoc(command: string): string {
+  const source = readFileSync(join(here, 'commands', `${command}.ts`), 'utf8');
+  const doc = /\/\*\*([\s\S]*?)\*\//.exec(source)?.[1] ?? '';
+  return doc
+    .split('\n')
+    .map((l) => l.replace(/^\s*\* ?/, ''))
+    .join('\n')
+    .trim();
 }
 
 function listCommands(): string[] {
