@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
 import { CliError, flag, numberFlag, parseArgs } from '../src/cli/args.ts';
 
 let verbose = false;
@@ -169,6 +169,17 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   throw new CliError(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
 }
 
+/** The page main thread's cumulative task and script time (Chromium's Performance domain), in ms. */
+async function busyMs(cdp: CDPSession): Promise<{ task: number; script: number }> {
+  const { metrics } = (await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] };
+  const get = (n: string) => (metrics.find((m) => m.name === n)?.value ?? 0) * 1000;
+  return { task: get('TaskDuration'), script: get('ScriptDuration') };
+}
+const perSecond = (a: { task: number; script: number }, b: { task: number; script: number }, ms: number) => ({
+  task_ms_per_s: Math.round(((b.task - a.task) / ms) * 1000 * 10) / 10,
+  script_ms_per_s: Math.round(((b.script - a.script) / ms) * 1000 * 10) / 10,
+});
+
 const daemonState = (page: Page) => page.getByTestId('daemon-state').getAttribute('data-state').catch(() => null);
 
 /** Waits `seconds`, queueing the example dataset again whenever the daemon runs out of work (it is a few dozen steps). */
@@ -224,6 +235,8 @@ async function main(): Promise<void> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
     await context.addInitScript({ content: OBSERVER_SCRIPT });
     const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable');
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
 
@@ -235,10 +248,12 @@ async function main(): Promise<void> {
     log('example dataset queued; waiting for the first step');
     await waitFor('the first training step', async () => (await shownStep(page)) >= 1, 300_000);
     const tTrain = await now(page);
+    const busy0 = await busyMs(cdp);
     const step0 = await shownStep(page);
     log(`training from step ${step0}; watching ${seconds} s`);
     const requeued = await keepTraining(page, seconds);
     const tEnd = await now(page);
+    const busy1 = await busyMs(cdp);
     const step1 = await shownStep(page);
     const perf = await perfOf(page);
     if (perf.error) log(`longtask observer: ${perf.error}`);
@@ -255,6 +270,8 @@ async function main(): Promise<void> {
       load: summarize(perf.longtasks, -Infinity, tClick),
       startup: summarize(perf.longtasks, tClick, tTrain),
       long_frame_script_ms: loafScriptMs(perf.loafs, tTrain, tEnd),
+      // Main-thread busy time per second of training (all tasks, not only long ones).
+      ...perSecond(busy0, busy1, tEnd - tTrain),
       causes: causes(perf.loafs, tTrain, tEnd),
     };
     if (verbose) {
@@ -280,9 +297,11 @@ async function main(): Promise<void> {
       const points = async () => Number((await page.getByTestId('loss-chart').getAttribute('data-points')) ?? 0);
       await waitFor('the loss history after the reload', async () => (await points()) > 0, 60_000);
       const tHistory = await now(page);
+      const busy2 = await busyMs(cdp);
       const n = await points();
       const requeuedAfter = await keepTraining(page, reloadSeconds);
       const tEnd2 = await now(page);
+      const busy3 = await busyMs(cdp);
       const after = await shownStep(page);
       const p2 = await perfOf(page);
       out.reload = {
@@ -297,6 +316,7 @@ async function main(): Promise<void> {
         steps_after: after,
         state_after: await page.getByTestId('daemon-state').getAttribute('data-state').catch(() => null),
         long_frame_script_ms: loafScriptMs(p2.loafs),
+        after_history_busy: perSecond(busy2, busy3, tEnd2 - tHistory),
         causes: causes(p2.loafs),
       };
       if (verbose) for (const t of p2.longtasks) log(`reload longtask ${t.start.toFixed(0)} +${t.duration.toFixed(0)} ms ${t.attribution.join(' ')}`);
