@@ -13,9 +13,10 @@ export const BACKEND_SETTING = 'backend';
 import { flatten, loadTrainConfig, updateTrainConfig } from './config.ts';
 import { Queue } from './queue.ts';
 import { SAMPLE_DATASET_NAME, sampleDatasetJsonl } from './sample-dataset.ts';
-import { directoryTarget, exportCheckpoint, filesFromZip, importModelFolder, zipTarget } from './transfer.ts';
 import { folderFor } from './folders.ts';
-import { PreviewService, TokenizerCache, codebookView, type CodebookView, type ItemExamplePreview, type Regime3PaneData } from './preview.ts';
+// transfer.ts and preview.ts load the tokenizer library: imported on demand, so the page bundle stays without it
+// (in the page, exports, imports and previews run in the validator worker through ApiDeps).
+import type { CodebookView, ItemExamplePreview, PreviewService, Regime3PaneData } from './preview.ts';
 
 export type { CodebookView, ItemExamplePreview, Regime3PaneData };
 
@@ -161,6 +162,8 @@ export interface ApiDeps {
   folder?(ref: string): FolderReader;
   /** Builds exports elsewhere (the validator worker, off the main thread); default: in this thread. */
   exportCheckpoint?(id: string, opts: ExportOptions): Promise<ExportResult>;
+  /** Imports a model folder elsewhere (the validator worker in the page); in-process when absent. */
+  importModel?(source: ImportSource, name?: string): Promise<ModelRow>;
   /** The trainer's chat (absent where no trainer runs in this page). */
   chat?(messages: ChatMessage[], opts: ChatOptions): Promise<ChatReply>;
   stopChat?(): void;
@@ -180,7 +183,11 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
   const models = new ModelRepo(db);
   const settings = new SettingsRepo(db);
   let preview = deps.preview;
-  const previews = () => (preview ??= new PreviewService(db, new TokenizerCache(deps.folder ?? ((ref) => folderFor(db, ref))), deps.fallbackTokenizerRef ?? ''));
+  const previews = async () => {
+    if (preview) return preview;
+    const { PreviewService, TokenizerCache } = await import('./preview.ts');
+    return (preview = new PreviewService(db, new TokenizerCache(deps.folder ?? ((ref) => folderFor(db, ref))), deps.fallbackTokenizerRef ?? ''));
+  };
 
   // A reload in the middle of a validation left items `validating`: validate them again.
   void db.queue
@@ -258,20 +265,13 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
     },
     async exportCheckpoint(id, opts = {}) {
       if (deps.exportCheckpoint) return deps.exportCheckpoint(id, opts);
-      if (opts.directory) {
-        const r = await exportCheckpoint(db, id, directoryTarget(opts.directory), { dtype: opts.dtype, folder: deps.folder });
-        return { fileName: r.fileName, files: r.files };
-      }
-      const t = zipTarget();
-      const r = await exportCheckpoint(db, id, t, { dtype: opts.dtype, folder: deps.folder });
-      return { zip: await t.result(), fileName: r.fileName, files: r.files };
+      const { exportCheckpointAs } = await import('./transfer.ts');
+      return exportCheckpointAs(db, id, { ...opts, folder: deps.folder });
     },
     async importModel(source, name) {
-      const files =
-        'zip' in source
-          ? filesFromZip(new Uint8Array(await source.zip.arrayBuffer()))
-          : await Promise.all(source.files.map(async (f) => ({ path: f.path, bytes: new Uint8Array(await f.blob.arrayBuffer()) })));
-      return importModelFolder(db, files, name);
+      if (deps.importModel) return deps.importModel(source, name);
+      const { importModelSource } = await import('./transfer.ts');
+      return importModelSource(db, source, name);
     },
     async getConfig() {
       return flatten(await loadTrainConfig(db));
@@ -303,9 +303,10 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
       const e = await s.estimate();
       return { usage: e.usage ?? 0, quota: e.quota ?? 0, persisted: await s.persisted() };
     },
-    previewExample: (itemId, index) => previews().example(itemId, index),
-    previewRegime3: (text) => previews().regime3(text),
+    previewExample: async (itemId, index) => (await previews()).example(itemId, index),
+    previewRegime3: async (text) => (await previews()).regime3(text),
     async codebook() {
+      const { codebookView } = await import('./preview.ts');
       return codebookView(await models.active());
     },
   };

@@ -74,6 +74,7 @@ export async function startWorkbench(opts: StartOptions = {}): Promise<Workbench
     poke: () => supervisor.poke(),
     chat: (messages, o) => supervisor.chat(messages, o),
     exportCheckpoint: (id, o) => validator.exportCheckpoint(id, o.dtype, o.directory),
+    importModel: (source, name) => validator.importModel(source, name),
     stopChat: () => supervisor.stopChat(),
     preview: {
       example: (itemId, index) => validator.previewExample(itemId, index, bundled.ref),

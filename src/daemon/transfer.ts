@@ -201,3 +201,27 @@ export async function importModelFolder(db: WorkbenchDb, input: { path: string; 
   });
   return row;
 }
+
+/** Imports what the person picked or dropped: folder files or a zip (see importModelFolder). */
+export async function importModelSource(db: WorkbenchDb, source: { files: { path: string; blob: Blob }[] } | { zip: Blob }, name?: string): Promise<ModelRow> {
+  const files =
+    'zip' in source
+      ? filesFromZip(new Uint8Array(await source.zip.arrayBuffer()))
+      : await Promise.all(source.files.map(async (f) => ({ path: f.path, bytes: new Uint8Array(await f.blob.arrayBuffer()) })));
+  return importModelFolder(db, files, name);
+}
+
+/** Exports checkpoint `id` as a zip Blob, or into `directory` (File System Access API) when given. */
+export async function exportCheckpointAs(
+  db: WorkbenchDb,
+  id: string,
+  opts: { dtype?: 'float32' | 'bfloat16'; directory?: FileSystemDirectoryHandle; folder?: (ref: string) => FolderReader },
+): Promise<{ zip?: Blob; fileName: string; files: string[] }> {
+  if (opts.directory) {
+    const r = await exportCheckpoint(db, id, directoryTarget(opts.directory), opts);
+    return { fileName: r.fileName, files: r.files };
+  }
+  const t = zipTarget();
+  const r = await exportCheckpoint(db, id, t, opts);
+  return { zip: await t.result(), fileName: r.fileName, files: r.files };
+}

@@ -1,7 +1,8 @@
 /**
  * The validator Web Worker (comlink entry point; wiring only): validates dropped files streaming from their
  * stored Blobs with the active model's tokenizer and profile template, one item after another; also builds
- * checkpoint exports (zip or directory) and the profile / regime-3 previews (it owns the tokenizer) off the page.
+ * checkpoint exports (zip or directory), model imports and the profile / regime-3 previews (it owns the tokenizer)
+ * off the page.
  */
 import * as Comlink from 'comlink';
 import { getDb } from '../store/db.ts';
@@ -11,7 +12,9 @@ import { folderFor } from '../daemon/folders.ts';
 import { templateOf } from '../daemon/codebook.ts';
 import { PreviewService, TokenizerCache, type ItemExamplePreview, type Regime3PaneData } from '../daemon/preview.ts';
 import { validateItem } from '../daemon/validate-item.ts';
-import { directoryTarget, exportCheckpoint, zipTarget } from '../daemon/transfer.ts';
+import { exportCheckpointAs, importModelSource } from '../daemon/transfer.ts';
+import type { ImportSource } from '../daemon/api.ts';
+import type { ModelRow } from '../store/db.ts';
 
 const db = getDb();
 const tokenizers = new TokenizerCache((ref) => folderFor(db, ref));
@@ -45,14 +48,13 @@ const api = {
 export type ValidatorWorkerApi = typeof api & typeof exporter;
 const exporter = {
   /** A checkpoint as a Hugging Face folder: a zip Blob, or files written into `directory` (File System Access API). */
-  async exportCheckpoint(id: string, dtype: 'float32' | 'bfloat16' | undefined, directory?: FileSystemDirectoryHandle): Promise<{ zip?: Blob; fileName: string; files: string[] }> {
-    if (directory) {
-      const r = await exportCheckpoint(db, id, directoryTarget(directory), { dtype });
-      return { fileName: r.fileName, files: r.files };
-    }
-    const t = zipTarget();
-    const r = await exportCheckpoint(db, id, t, { dtype });
-    return { zip: await t.result(), fileName: r.fileName, files: r.files };
+  exportCheckpoint(id: string, dtype: 'float32' | 'bfloat16' | undefined, directory?: FileSystemDirectoryHandle): Promise<{ zip?: Blob; fileName: string; files: string[] }> {
+    return exportCheckpointAs(db, id, { dtype, directory });
+  },
+
+  /** Validates an imported folder or zip (engine checkpoint rules, tokenizer) and stores it as a new model. */
+  importModel(source: ImportSource, name?: string): Promise<ModelRow> {
+    return importModelSource(db, source, name);
   },
 };
 
