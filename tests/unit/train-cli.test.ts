@@ -31,16 +31,21 @@ async function capture(argv: string[]): Promise<{ code: number; lines: Record<st
   }
 }
 
+/** A full-vocabulary tiny model with the real Qwen3 tokenizer files, on the wasm backend. */
+async function writeBaseModel(out: string): Promise<void> {
+  await import('@tensorflow/tfjs-core').then((tf) => tf.setBackend('wasm'));
+  const m = Qwen3Model.random(presetConfig('tiny'), 0);
+  await saveModel(m, nodeFolder(out), {
+    tokenizerJson: readFileSync(join(tokDir, 'tokenizer.json')),
+    tokenizerConfigJson: readFileSync(join(tokDir, 'tokenizer_config.json')),
+  });
+  m.dispose();
+}
+
 describe('train CLI', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'train-cli-'));
-    await import('@tensorflow/tfjs-core').then((tf) => tf.setBackend('wasm'));
-    const m = Qwen3Model.random(presetConfig('tiny'), 0);
-    await saveModel(m, nodeFolder(join(dir, 'base')), {
-      tokenizerJson: readFileSync(join(tokDir, 'tokenizer.json')),
-      tokenizerConfigJson: readFileSync(join(tokDir, 'tokenizer_config.json')),
-    });
-    m.dispose();
+    await writeBaseModel(join(dir, 'base'));
     const rows = [['What is 2+2?', '4.'], ['Capital of France?', 'Paris.'], ['Sky color?', 'Blue.']];
     writeFileSync(join(dir, 'data.jsonl'), rows.map(([q, a]) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] })).join('\n') + '\n');
     writeFileSync(join(dir, 'bad.jsonl'), '{"prompt":"hi","response":"hello"}\n{"prompt": 3}\n{"messages":[{"role":"user","content":"hi"}]}\n');
@@ -84,13 +89,7 @@ describe('train CLI with the regime3 profile', () => {
   let rdir: string;
   beforeAll(async () => {
     rdir = mkdtempSync(join(tmpdir(), 'train-cli-r3-'));
-    await import('@tensorflow/tfjs-core').then((tf) => tf.setBackend('wasm'));
-    const m = Qwen3Model.random(presetConfig('tiny'), 0);
-    await saveModel(m, nodeFolder(join(rdir, 'base')), {
-      tokenizerJson: readFileSync(join(tokDir, 'tokenizer.json')),
-      tokenizerConfigJson: readFileSync(join(tokDir, 'tokenizer_config.json')),
-    });
-    m.dispose();
+    await writeBaseModel(join(rdir, 'base'));
     const { generateExample } = await import('../../src/regime3/tasks.ts');
     const { buildCodebook } = await import('../../src/regime3/codebook.ts');
     const rows = Array.from({ length: 8 }, (_, i) => generateExample('arith', 3, i));
