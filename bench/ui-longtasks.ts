@@ -1,13 +1,19 @@
 /**
- * `npx tsx bench/ui-longtasks.ts [--seconds 60] [--backend wasm] [--reload-seconds 15] [--no-reload] [--build]
- * [--out-dir dist] [--verbose]`: is the workbench page responsive while it trains? Serves the production build
- * (runs `vite build` only when --out-dir, default dist/, has none, or with --build) with `vite preview` on a free port, opens it in Debian's Chromium with a PerformanceObserver
- * for 'longtask' and 'long-animation-frame' (buffered) installed before the app runs, starts training on the
- * example dataset (queued again whenever it is done), watches `--seconds` of training, then reloads the page mid-training (history loading) and
- * watches again. Prints ONE JSON line on stdout: bench, backend, seconds, steps_trained, and for the training
- * window longtasks, max_longtask_ms, total_longtask_ms, over_50ms, p95_ms; the same counts for the first load
- * (`load`), the start of training (`startup`: example queued → first step) and the reload (`reload`), and the
- * scripts the long animation frames blame most (`causes`). Stops the server and the browser it started.
+ * `npm run bench:ui [-- --seconds 60] [--backend wasm] [--reload-seconds 30] [--no-reload] [--history N] [--build]
+ * [--out-dir dist] [--verbose]`: is the workbench page responsive while it trains (issue 4: no main-thread task
+ * over 50 ms)? Serves the production build (runs `vite build` only when --out-dir, default dist/, has none, or with
+ * --build) with `vite preview` on a free port, opens it in Debian's Chromium with PerformanceObservers for
+ * 'longtask' and 'long-animation-frame' (buffered) installed before the app runs, starts training on the example
+ * dataset (queued again whenever it is done) and watches `--seconds` of training; then, mid-file, reloads the page
+ * (the history loads from the store) and watches `--reload-seconds` more. `--history N` first writes N synthetic
+ * metric rows for the active model straight into IndexedDB, so the reload loads and charts an N-step history.
+ * Prints ONE JSON line on stdout: bench, backend, seconds, steps_trained, and for the training window longtasks,
+ * max_longtask_ms, total_longtask_ms, over_50ms, p95_ms, task_ms_per_s / script_ms_per_s (the main thread's busy
+ * time per second, from Chromium's Performance metrics); the same long-task counts for the first load (`load`),
+ * the start of training (`startup`: example queued → first step) and the reload (`reload`: up to the history shown
+ * and after it), and the scripts the long animation frames blame most (`causes`). Progress goes to stderr. Stops the
+ * server and the browser it started. Chromium shares this machine's cores with everything else: numbers are noisy,
+ * run it a few times.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
