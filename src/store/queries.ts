@@ -5,14 +5,11 @@
 import { liveQuery, type Observable } from 'dexie';
 import type {
   CheckpointRow,
-  ControlRow,
   DaemonStateRow,
   EvalRow,
-  MetricRow,
   ModelRow,
   Priority,
   QueueItemRow,
-  SampleRow,
   WorkbenchDb,
 } from './db.ts';
 
@@ -30,10 +27,6 @@ export function models$(db: WorkbenchDb): Observable<ModelRow[]> {
   return liveQuery(async () => (await db.models.toArray()).sort((a, b) => a.createdAt - b.createdAt));
 }
 
-export function activeModel$(db: WorkbenchDb): Observable<ModelRow | undefined> {
-  return liveQuery(() => db.models.where('active').equals(1).first());
-}
-
 /** Complete checkpoints (manifest rows), newest step first; all models when modelId is omitted. */
 export function checkpoints$(db: WorkbenchDb, modelId?: string): Observable<CheckpointRow[]> {
   return liveQuery(async () => {
@@ -42,24 +35,6 @@ export function checkpoints$(db: WorkbenchDb, modelId?: string): Observable<Chec
   });
 }
 
-/** Metrics of a model from `fromStep` on, by step (pass the last step seen to fetch only new rows). */
-export function metrics$(db: WorkbenchDb, modelId: string, fromStep = 0): Observable<MetricRow[]> {
-  return liveQuery(() => db.metrics.where('[modelId+step]').between([modelId, fromStep], [modelId, Infinity]).toArray());
-}
-
 export function evals$(db: WorkbenchDb, modelId: string): Observable<EvalRow[]> {
   return liveQuery(() => db.evals.where('[modelId+step]').between([modelId, 0], [modelId, Infinity]).toArray());
-}
-
-/** The last `last` sample answers of a model, oldest first. */
-export function samples$(db: WorkbenchDb, modelId: string, last = 50): Observable<SampleRow[]> {
-  return liveQuery(async () => (await db.samples.where('[modelId+step]').between([modelId, 0], [modelId, Infinity]).toArray()).slice(-last));
-}
-
-export function controls$(db: WorkbenchDb, limit = 20): Observable<ControlRow[]> {
-  return liveQuery(() => db.controls.orderBy('at').reverse().limit(limit).toArray());
-}
-
-export function setting$<T>(db: WorkbenchDb, key: string): Observable<T | undefined> {
-  return liveQuery(async () => (await db.settings.get(key))?.value as T | undefined);
 }
