@@ -43,16 +43,21 @@ function pickModel(name: string | undefined, registry: Registry): string | undef
   return name && registry.getModel(name) ? name : undefined;
 }
 
-export async function handleChat(req: IncomingMessage, res: ServerResponse, host: ModelHost, registry: Registry, limits: ChatLimits): Promise<void> {
-  const body = await readJson(req, limits.maxBodyBytes);
-  const messages = parseMessages(body.messages);
-  const opts = {
+/** The sampling fields both endpoints share (OpenAI's names), within the node's limits. */
+function samplingOptions(body: Record<string, unknown>, limits: ChatLimits) {
+  return {
     maxTokens: optNumber(body, 'max_tokens', 1, limits.maxTokens) ?? Math.min(256, limits.maxTokens),
     temperature: optNumber(body, 'temperature', 0, 2) ?? 0.7,
     topP: optNumber(body, 'top_p', 0, 1) ?? 1,
     stop: parseStop(body.stop),
     timeLimitMs: limits.timeLimitMs,
   };
+}
+
+export async function handleChat(req: IncomingMessage, res: ServerResponse, host: ModelHost, registry: Registry, limits: ChatLimits): Promise<void> {
+  const body = await readJson(req, limits.maxBodyBytes);
+  const messages = parseMessages(body.messages);
+  const opts = samplingOptions(body, limits);
   const stream = optBool(body, 'stream') ?? false;
   const requested = pickModel(optString(body, 'model'), registry);
   const id = `chatcmpl-${randomUUID()}`;
@@ -109,13 +114,7 @@ export async function handleChat(req: IncomingMessage, res: ServerResponse, host
 export async function handleGenerate(req: IncomingMessage, res: ServerResponse, host: ModelHost, limits: ChatLimits): Promise<void> {
   const body = await readJson(req, limits.maxBodyBytes);
   const prompt = reqString(body, 'prompt');
-  const opts = {
-    maxTokens: optNumber(body, 'max_tokens', 1, limits.maxTokens) ?? Math.min(256, limits.maxTokens),
-    temperature: optNumber(body, 'temperature', 0, 2) ?? 0.7,
-    topP: optNumber(body, 'top_p', 0, 1) ?? 1,
-    stop: parseStop(body.stop),
-    timeLimitMs: limits.timeLimitMs,
-  };
+  const opts = samplingOptions(body, limits);
   const { out, modelId } = await host.withModel(undefined, async (m, modelId) => ({ out: await m.generate(prompt, opts), modelId }));
   const reply: GenerateResponse = { text: out.text, model: modelId, tokens: out.completionTokens, stop_reason: out.stopReason, ms: out.ms };
   sendJson(res, 200, reply);
