@@ -166,17 +166,6 @@ describe('AlertMonitor', () => {
     const other = append(emptyHistory(), rows(40, () => ({ tps: 800, loss: 1 })));
     expect(kinds(m, other)).toEqual([]);
   });
-  it('updates a 100,000-step history incrementally in well under a millisecond per new row', () => {
-    const h = append(emptyHistory(), rows(100_000, (i) => ({ loss: 2 - i * 1e-5 + 0.05 * wobble(i) })));
-    const m = new AlertMonitor();
-    m.update(h);
-    const t0 = performance.now();
-    for (let k = 0; k < 200; k++) {
-      append(h, [{ loss: 1 + 0.05 * wobble(k) }]);
-      m.update(h, { step: h.steps.length, valLoss: 1.1, trainLoss: 1 });
-    }
-    expect((performance.now() - t0) / 200).toBeLessThan(1);
-  });
 });
 
 describe('Alerts.svelte', () => {
