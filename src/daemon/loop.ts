@@ -328,17 +328,16 @@ export class TrainingLoop {
         epoch: snap.state.epoch,
       };
       await flush();
-      const res = await this.checkpoints.write({
+      const res = await this.checkpoints.writeStream({
         modelId: s.modelRow.id,
         step: snap.step,
-        tensors: snapshotTensors(snap),
         trainerState: storedState(snap, id, p) as unknown as Record<string, unknown>,
         trainConfig: snap.config as unknown as Record<string, unknown>,
         profile: s.profile.name,
         tokenizerRef: s.modelRow.tokenizerRef,
         valLoss: lastVal?.step === snap.step ? lastVal.loss : undefined, // these weights' validation loss ("best" retention)
         reason: control ? control.kind : timedCheckpoint ? 'time' : snap.state.fileStep >= snap.state.fileSteps ? 'file end' : 'interval',
-      });
+      }, snapshotTensors(snap)); // one tensor at a time from the device: never the whole checkpoint in memory
       if (!res.saved) {
         quota = res.failed === 'quota' ? `Storage is full: the checkpoint at step ${snap.step} could not be saved (${res.message}). Free space (delete checkpoints), then Resume.` : `Checkpoint at step ${snap.step} failed: ${res.message}`;
         return;

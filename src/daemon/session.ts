@@ -1,7 +1,7 @@
 /**
  * The trainer's in-memory session: the active model, its tokenizer and profile, the optimizer (and LoRA adapter)
  * carried from file to file, and the cumulative trainer state. Loaded from the model's latest complete checkpoint
- * (or its base folder on first start); converts the engine's TrainSnapshot to and from checkpoint tensors.
+ * (or its base folder on first start); converts the engine's TrainSnapshot to (streamed) and from checkpoint tensors.
  */
 import { loadModel, readModelConfig, type FolderReader } from '../engine/checkpoint.ts';
 import { Qwen3Model, type HfTensor } from '../engine/model.ts';
@@ -48,13 +48,15 @@ export interface Session {
   fromCheckpoint: CheckpointRow | null;
 }
 
-export function snapshotTensors(snap: TrainSnapshot): CheckpointTensor[] {
-  const f = (prefix: string, a: NamedArray): CheckpointTensor => ({ name: prefix + a.name, dtype: 'float32', shape: a.shape, data: a.data });
-  return [...snap.weights.map((a) => f(W, a)), ...(snap.adapter ?? []).map((a) => f(A, a)), ...snap.optimizer.slots.map((a) => f(O, a))];
+const PREFIX = { weight: W, adapter: A, optimizer: O } as const;
+
+/** The snapshot's tensors under their checkpoint names, streamed one at a time from the device. */
+export async function* snapshotTensors(snap: TrainSnapshot): AsyncGenerator<CheckpointTensor> {
+  for await (const t of snap.tensors()) yield { name: PREFIX[t.kind] + t.name, dtype: 'float32', shape: t.shape, data: t.data };
 }
 
 export function storedState(snap: TrainSnapshot, itemId: number | null, progress: ItemProgress | null): StoredTrainerState {
-  return { trainer: { ...snap.state }, optimizerStep: snap.optimizer.step, modelConfig: snap.modelConfig, itemId, progress };
+  return { trainer: { ...snap.state }, optimizerStep: snap.optimizerStep, modelConfig: snap.modelConfig, itemId, progress };
 }
 
 export async function loadTokenizerFrom(folder: FolderReader): Promise<ChatTokenizer> {

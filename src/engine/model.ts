@@ -172,14 +172,24 @@ export class Qwen3Model implements CausalLM {
   /** Every parameter in Hugging Face names, layout and order (transposed back from the compute layout). */
   async toTensors(): Promise<Map<string, HfTensor>> {
     const out = new Map<string, HfTensor>();
+    for await (const [name, t] of this.hfTensors()) out.set(name, { shape: t.shape, data: new Float32Array(t.data) });
+    return out;
+  }
+
+  /**
+   * The parameters as toTensors gives them, read from the device one at a time when asked for (checkpoints stream
+   * them so that only one is in memory). The data may share the backend's buffer: read it, do not modify it.
+   */
+  async *hfTensors(): AsyncGenerator<[string, HfTensor]> {
     for (const name of parameterShapes(this.cfg).keys()) {
       const w = this.w(name);
       const t = w.rank === 2 ? tf.transpose(w) : w;
-      const data = (await t.data()) as Float32Array;
-      if (t !== w) t.dispose();
-      out.set(name, { shape: t.shape.slice(), data: new Float32Array(data) });
+      try {
+        yield [name, { shape: t.shape.slice(), data: (await t.data()) as Float32Array }];
+      } finally {
+        if (t !== w) t.dispose();
+      }
     }
-    return out;
   }
 
   private w(name: string): tf.Variable {

@@ -91,11 +91,24 @@ export class AdamW {
   /** The state as plain data (reads the device). */
   async exportState(): Promise<OptimizerState> {
     const slots: NamedArray[] = [];
-    for (const [name, s] of this.slots) {
-      slots.push({ name: `${name}/m`, shape: s.m.shape.slice(), data: (await s.m.data()) as Float32Array });
-      slots.push({ name: `${name}/v`, shape: s.v.shape.slice(), data: (await s.v.data()) as Float32Array });
+    for await (const a of this.slotArrays()) slots.push(a);
+    return { step: await this.readStep(), slots };
+  }
+
+  /** Updates applied so far (OptimizerState.step), read from the device. */
+  async readStep(): Promise<number> {
+    return (await this.t.data())[0];
+  }
+
+  /**
+   * The slots as exportState lists them, read from the device one at a time when asked for (checkpoints stream
+   * them so that only one is in memory). The data may share the backend's buffer: read it, do not modify it.
+   */
+  async *slotArrays(): AsyncGenerator<NamedArray> {
+    for (const [name, s] of [...this.slots]) {
+      yield { name: `${name}/m`, shape: s.m.shape.slice(), data: (await s.m.data()) as Float32Array };
+      yield { name: `${name}/v`, shape: s.v.shape.slice(), data: (await s.v.data()) as Float32Array };
     }
-    return { step: (await this.t.data())[0], slots };
   }
 
   /** Replaces the state with an exported one; `params` checks names and shapes. */

@@ -44,7 +44,7 @@ export interface TrainerState {
 }
 
 /** A model the trainer can snapshot: CausalLM plus the export to Hugging Face layout (Qwen3Model has it). */
-export type TrainableModel = CausalLM & { toTensors(): Promise<Map<string, HfTensor>> };
+export type TrainableModel = CausalLM & { hfTensors(): AsyncIterable<[string, HfTensor]> };
 
 export interface TrainJob {
   model: TrainableModel;
@@ -85,17 +85,50 @@ export interface EvalResult {
   ms: number;
 }
 
-/** One checkpoint as plain data: enough to resume exactly, and to export a Hugging Face folder. */
+/** One tensor of a snapshot: a base weight (HF name and layout), a LoRA tensor (PEFT name) or an optimizer slot. */
+export interface SnapshotTensor extends NamedArray {
+  kind: 'weight' | 'adapter' | 'optimizer';
+}
+
+/**
+ * One checkpoint: enough to resume exactly, and to export a Hugging Face folder. The tensors are streamed from the
+ * device one at a time (a 0.6B model's weights and moments are ~7 GB), so read them inside onCheckpoint.
+ */
 export interface TrainSnapshot {
   step: number;
   state: TrainerState;
   config: TrainConfig;
   modelConfig: ModelConfig;
-  /** Base weights by Hugging Face name in Hugging Face layout ([out, in] for linears). */
+  /** The optimizer's OptimizerState.step. */
+  optimizerStep: number;
+  /** Base weights (HF layout, [out, in] for linears), then LoRA tensors (HF layout: A [r, in], B [out, r]) when
+   * LoRA is enabled, then the optimizer slots; each read when asked for. Data may share device buffers: do not modify. */
+  tensors(): AsyncGenerator<SnapshotTensor>;
+}
+
+/** A snapshot with all its tensors in memory (small models and tests only). */
+export interface SnapshotData {
+  step: number;
+  state: TrainerState;
+  config: TrainConfig;
+  modelConfig: ModelConfig;
   weights: NamedArray[];
-  /** LoRA tensors by PEFT name (HF layout: A [r, in], B [out, r]), when LoRA is enabled. */
   adapter?: NamedArray[];
   optimizer: OptimizerState;
+}
+
+/** Reads every tensor of `snap` into memory (copies), grouped as weights, adapter and optimizer state. */
+export async function readSnapshot(snap: TrainSnapshot): Promise<SnapshotData> {
+  const weights: NamedArray[] = [], adapter: NamedArray[] = [], slots: NamedArray[] = [];
+  let hasAdapter = false;
+  for await (const t of snap.tensors()) {
+    const a = { name: t.name, shape: t.shape, data: new Float32Array(t.data) };
+    if (t.kind === 'weight') weights.push(a);
+    else if (t.kind === 'adapter') (hasAdapter = true), adapter.push(a);
+    else slots.push(a);
+  }
+  const { step, state, config, modelConfig } = snap;
+  return { step, state, config, modelConfig, weights, adapter: hasAdapter ? adapter : undefined, optimizer: { step: snap.optimizerStep, slots } };
 }
 
 export interface TrainHooks {
@@ -237,17 +270,20 @@ function optimizerStep(
   }
 }
 
-/** Weights (HF layout), adapter and optimizer moments as plain data. */
+/** Weights (HF layout), adapter and optimizer moments, streamed from the device when the hook reads them. */
 async function snapshot(job: TrainJob, state: TrainerState, optimizer: AdamW, lora?: LoraAdapter): Promise<TrainSnapshot> {
-  const tensors = await job.model.toTensors();
+  const model = job.model;
   return {
     step: state.globalStep,
     state: { ...state },
     config: job.config,
-    modelConfig: job.model.config,
-    weights: [...tensors].map(([name, t]) => ({ name, shape: t.shape, data: t.data })),
-    adapter: lora ? await lora.toPeftTensors() : undefined,
-    optimizer: await optimizer.exportState(),
+    modelConfig: model.config,
+    optimizerStep: await optimizer.readStep(),
+    async *tensors() {
+      for await (const [name, t] of model.hfTensors()) yield { kind: 'weight', name, shape: t.shape, data: t.data };
+      if (lora) for (const a of await lora.toPeftTensors()) yield { kind: 'adapter', ...a }; // small: rank-r matrices
+      for await (const a of optimizer.slotArrays()) yield { kind: 'optimizer', ...a };
+    },
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * Checkpoint repository: named tensors + trainer state written as ≤ 64 MB chunks FIRST and a manifest row LAST,
- * so a crash never leaves a checkpoint that looks complete; reads, retention (keep last N + pinned, never the
+ * so a crash never leaves a checkpoint that looks complete (tensors may be streamed in one at a time); reads, retention (keep last N + pinned, never the
  * only/latest/best/pinned) and deletion plans that name what is lost. Save results are data, not exceptions.
  */
 import type { CheckpointRow, WorkbenchDb } from './db.ts';
@@ -14,10 +14,10 @@ export interface CheckpointTensor {
   data: Float32Array | Int32Array;
 }
 
-export interface CheckpointInput {
+/** Everything of a checkpoint but its tensors. */
+export interface CheckpointMeta {
   modelId: string;
   step: number;
-  tensors: CheckpointTensor[];
   trainerState: Record<string, unknown>;
   trainConfig: Record<string, unknown>;
   profile: string;
@@ -25,6 +25,10 @@ export interface CheckpointInput {
   valLoss?: number;
   reason: string;
   pinned?: boolean;
+}
+
+export interface CheckpointInput extends CheckpointMeta {
+  tensors: CheckpointTensor[];
 }
 
 export type CheckpointSaveResult =
@@ -46,6 +50,13 @@ export function isQuotaError(e: unknown): boolean {
   return false;
 }
 
+function checkTensor(t: CheckpointTensor): void {
+  const expected = t.shape.reduce((a, b) => a * b, 1);
+  if (t.data.length !== expected) {
+    throw new Error(`checkpoint tensor "${t.name}": shape [${t.shape}] needs ${expected} values, got ${t.data.length}`);
+  }
+}
+
 export class CheckpointStore {
   constructor(
     private readonly db: WorkbenchDb,
@@ -54,63 +65,82 @@ export class CheckpointStore {
 
   /** Writes all chunks, then the manifest. On failure the partial chunks are removed and the reason returned. */
   async write(input: CheckpointInput, hooks: WriteHooks = {}): Promise<CheckpointSaveResult> {
-    const id = `${input.modelId}@${input.step}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+    input.tensors.forEach(checkTensor); // before anything is written
+    const { tensors, ...meta } = input;
+    return this.writeStream(meta, tensors, hooks);
+  }
+
+  /**
+   * Writes tensors as they come: each is copied into the current chunk, a chunk is stored (and dropped) as soon as
+   * it is full, and the manifest goes last; so at most one chunk plus the tensor being copied is held, never the
+   * whole checkpoint. A store failure (quota included) removes the chunks written and is returned; a failure of the
+   * source (a tensor that cannot be read, data not matching its shape) removes them and is thrown.
+   */
+  async writeStream(meta: CheckpointMeta, tensors: AsyncIterable<CheckpointTensor> | Iterable<CheckpointTensor>, hooks: WriteHooks = {}): Promise<CheckpointSaveResult> {
+    const id = `${meta.modelId}@${meta.step}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
     const entries: CheckpointRow['tensors'] = [];
+    const it = Symbol.asyncIterator in tensors ? tensors[Symbol.asyncIterator]() : tensors[Symbol.iterator]();
     let total = 0;
-    for (const t of input.tensors) {
-      const expected = t.shape.reduce((a, b) => a * b, 1);
-      if (t.data.length !== expected) {
-        throw new Error(`checkpoint tensor "${t.name}": shape [${t.shape}] needs ${expected} values, got ${t.data.length}`);
-      }
-      entries.push({ name: t.name, dtype: t.dtype, shape: t.shape, offset: total, byteLength: t.data.byteLength });
-      total += t.data.byteLength;
-    }
-    const chunkCount = Math.max(1, Math.ceil(total / this.chunkBytes));
+    let chunkCount = 0;
+    let buf: Uint8Array | null = null;
+    let pos = 0; // bytes of buf filled
+    let fromSource = false;
+    const flush = async () => {
+      const data = !buf ? new ArrayBuffer(0) : pos === buf.length ? buf.buffer : buf.slice(0, pos).buffer;
+      buf = null;
+      pos = 0;
+      await this.db.checkpointChunks.put({ checkpointId: id, index: chunkCount, data: data as ArrayBuffer });
+      chunkCount++;
+    };
     try {
-      let ti = 0;
-      let tOff = 0; // bytes of tensor ti already copied
-      for (let c = 0; c < chunkCount; c++) {
-        const size = Math.min(this.chunkBytes, total - c * this.chunkBytes);
-        const buf = new Uint8Array(Math.max(0, size));
-        let pos = 0;
-        while (pos < size && ti < input.tensors.length) {
-          const d = input.tensors[ti].data;
-          const src = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-          const n = Math.min(size - pos, src.length - tOff);
-          buf.set(src.subarray(tOff, tOff + n), pos);
+      for (;;) {
+        fromSource = true;
+        const next = await it.next();
+        if (next.done) break;
+        checkTensor(next.value);
+        fromSource = false;
+        const t = next.value;
+        entries.push({ name: t.name, dtype: t.dtype, shape: t.shape, offset: total, byteLength: t.data.byteLength });
+        const src = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+        for (let off = 0; off < src.length; ) {
+          buf ??= new Uint8Array(this.chunkBytes);
+          const n = Math.min(buf.length - pos, src.length - off);
+          buf.set(src.subarray(off, off + n), pos);
           pos += n;
-          tOff += n;
-          if (tOff === src.length) {
-            ti++;
-            tOff = 0;
-          }
+          off += n;
+          total += n;
+          if (pos === buf.length) await flush();
         }
-        await this.db.checkpointChunks.put({ checkpointId: id, index: c, data: buf.buffer });
       }
+      fromSource = false;
+      if (pos > 0 || chunkCount === 0) await flush(); // the last partial chunk (an empty checkpoint has one empty chunk)
       await hooks.beforeManifest?.();
-      const prev = await this.db.checkpoints.where('modelId').equals(input.modelId).toArray();
+      const prev = await this.db.checkpoints.where('modelId').equals(meta.modelId).toArray();
       const createdAt = Math.max(Date.now(), ...prev.map((r) => r.createdAt + 1)); // strictly newest
       const row: CheckpointRow = {
         id,
-        modelId: input.modelId,
-        step: input.step,
+        modelId: meta.modelId,
+        step: meta.step,
         createdAt,
         chunkCount,
         chunkBytes: this.chunkBytes,
         bytes: total,
-        pinned: input.pinned ?? false,
+        pinned: meta.pinned ?? false,
         tensors: entries,
-        trainerState: input.trainerState,
-        trainConfig: input.trainConfig,
-        profile: input.profile,
-        tokenizerRef: input.tokenizerRef,
-        valLoss: input.valLoss,
-        reason: input.reason,
+        trainerState: meta.trainerState,
+        trainConfig: meta.trainConfig,
+        profile: meta.profile,
+        tokenizerRef: meta.tokenizerRef,
+        valLoss: meta.valLoss,
+        reason: meta.reason,
       };
       await this.db.checkpoints.put(row);
       return { saved: true, id, bytes: total };
     } catch (e) {
+      buf = null;
+      await Promise.resolve(it.return?.()).catch(() => undefined); // let the source release what it holds
       await this.db.checkpointChunks.where('checkpointId').equals(id).delete().catch(() => undefined);
+      if (fromSource) throw e;
       return { saved: false, failed: isQuotaError(e) ? 'quota' : 'error', message: e instanceof Error ? e.message : String(e) };
     }
   }

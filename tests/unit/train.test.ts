@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { Qwen3Model } from '../../src/engine/model.ts';
 import { presetConfig } from '../../src/engine/config/model-config.ts';
 import { parseTrainConfig, type TrainConfig } from '../../src/engine/config/train-config.ts';
-import { runJob, type TrainSnapshot } from '../../src/engine/train.ts';
+import { readSnapshot, runJob, type SnapshotData } from '../../src/engine/train.ts';
 import { AdamW } from '../../src/engine/optimizer.ts';
 import { lr } from '../../src/engine/schedule.ts';
 import { Rng } from '../../src/engine/rng.ts';
@@ -76,9 +76,9 @@ for (const backend of ['wasm', 'cpu']) {
       const m1 = Qwen3Model.random(modelConfig, 2);
       const full = await run({}, m1);
       const m2 = Qwen3Model.random(modelConfig, 2);
-      let snap: TrainSnapshot | undefined;
+      let snap: SnapshotData | undefined;
       const first = await run(
-        { onCheckpoint: (s) => void (snap ??= s), beforeStep: (s) => (s.globalStep >= 3 ? 'stop' : 'continue') },
+        { onCheckpoint: async (s) => void (snap ??= await readSnapshot(s)), beforeStep: (s) => (s.globalStep >= 3 ? 'stop' : 'continue') },
         m2,
       );
       expect(first.r.status).toBe('stopped');
