@@ -15,17 +15,13 @@
  * server and the browser it started. Chromium shares this machine's cores with everything else: numbers are noisy,
  * run it a few times.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
+import type { Browser, CDPSession, Page } from 'playwright-core';
 import { CliError, flag, numberFlag, parseArgs } from '../src/cli/args.ts';
+import { launchChromium, servePreview } from './browser-harness.ts';
 
 let verbose = false;
 const log = (m: string) => process.stderr.write(`[ui-longtasks] ${m}\n`);
-
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage', '--enable-unsafe-webgpu'];
 
 /** Installed in the page before any app script: records long tasks and long animation frames (with script attribution). */
 const OBSERVER_SCRIPT = `(() => {
@@ -49,39 +45,6 @@ interface LongTask { start: number; duration: number; name: string; attribution:
 interface LoafScript { invoker: string; type: string; src: string; fn: string; char: number; start: number; duration: number; forced: number }
 interface Loaf { start: number; duration: number; blocking: number; renderStart: number; styleAndLayoutStart: number; scripts: LoafScript[] }
 interface PagePerf { longtasks: LongTask[]; loafs: Loaf[]; error?: string }
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function run(cmd: string, argv: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'] });
-    p.once('error', reject);
-    p.once('exit', (code) => (code === 0 ? resolve() : reject(new CliError(`${cmd} ${argv.join(' ')} exited with ${code}`))));
-  });
-}
-
-async function waitForHttp(url: string, server: ChildProcess, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (server.exitCode !== null) throw new CliError(`vite preview exited with ${server.exitCode} before serving ${url}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      /* not up yet */
-    }
-    await sleep(200);
-  }
-  throw new CliError(`vite preview did not answer at ${url} within ${timeoutMs / 1000} s`);
-}
 
 /** Counts and sizes of the long tasks that started in [from, to) (page clock, ms). */
 function summarize(tasks: readonly LongTask[], from = -Infinity, to = Infinity) {
@@ -212,32 +175,10 @@ async function main(): Promise<void> {
   verbose = args.flags.has('verbose');
   // --build (re)builds into --out-dir (default dist); without it an existing build is served as it is.
   const outDir = flag(args, 'out-dir') ?? 'dist';
-  if (args.flags.has('build') || !existsSync(`${outDir}/index.html`)) {
-    log(`vite build --outDir ${outDir}`);
-    await run('npx', ['vite', 'build', '--logLevel', 'warn', '--outDir', outDir, '--emptyOutDir']);
-  }
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  // Its own process group, so stopping it also stops what npx/vite spawned.
-  const server = spawn('npx', ['vite', 'preview', '--outDir', outDir, '--port', String(port), '--strictPort', '--host', '127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  server.stderr?.on('data', (d: Buffer) => verbose && process.stderr.write(d));
+  const { base, stop: stopServer } = await servePreview(outDir, { rebuild: args.flags.has('build'), verbose, log });
   let browser: Browser | undefined;
-  const stopServer = () => {
-    if (server.pid && server.exitCode === null) {
-      try {
-        process.kill(-server.pid, 'SIGTERM');
-      } catch {
-        /* already gone */
-      }
-    }
-  };
-  process.once('SIGINT', () => {
-    stopServer();
-    process.exit(130);
-  });
   try {
-    await waitForHttp(`${base}/`, server, 60_000);
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
     await context.addInitScript({ content: OBSERVER_SCRIPT });
     const page = await context.newPage();
