@@ -1,6 +1,7 @@
 // Chart decimation (src/ui/lib/decimate.ts): few points for long series, every extreme kept, ranges honoured.
 import { describe, expect, it } from 'vitest';
-import { decimateIndices, lowerBound, pick, upperBound } from '../../src/ui/lib/decimate.ts';
+import { decimateIndices, pick } from '../../src/ui/lib/decimate.ts';
+import { lowerBound, upperBound } from '../../src/ui/lib/bounds.ts';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 

@@ -86,7 +86,8 @@ describe('accuracy summary', () => {
   });
 });
 
-import { boundaryXs, indexAtOrAfter, xValues } from '../../src/ui/lib/chart-axes.ts';
+import { boundaryXs, xValues } from '../../src/ui/lib/chart-axes.ts';
+import { lowerBound as indexAtOrAfter } from '../../src/ui/lib/bounds.ts';
 describe('chart x axes', () => {
   const h = { steps: [1, 2, 3, 5], tokens: [10, 20, 30, 40], time: [1000, 2000, 4000, 9000] };
   it('maps steps to step, cumulative tokens or seconds', () => {

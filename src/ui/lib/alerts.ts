@@ -17,6 +17,7 @@
 //   while the condition holds; if it clears, it is not raised again until 10 minutes after the last raise.
 // - loss_rising: the mean of the last 10 losses is above 1.1 × the mean of the 10 before (as `lossTrend`).
 import type { LossHistory } from './history-reader.ts';
+import { upperBound } from './bounds.ts';
 
 export type AlertKind = 'throughput_drop' | 'val_gap' | 'loss_variance' | 'plateau' | 'loss_rising';
 
@@ -72,19 +73,7 @@ function lastLosses(loss: readonly (number | null)[], end: number, n: number): n
 const mean = (a: readonly number[]) => a.reduce((s, x) => s + x, 0) / a.length;
 
 /** Index of the last row whose step is ≤ `step` (-1 if none); steps ascend. */
-function lastIndexAtOrBefore(steps: readonly number[], step: number): number {
-  let lo = 0;
-  let hi = steps.length - 1;
-  let found = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (steps[mid] <= step) {
-      found = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  return found;
-}
+const lastIndexAtOrBefore = (steps: readonly number[], step: number) => upperBound(steps, step) - 1;
 
 /** Incremental alert computation over one model's growing history; a different history (new arrays) starts over. */
 export class AlertMonitor {

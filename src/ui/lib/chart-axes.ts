@@ -1,5 +1,6 @@
 // X values of the training charts: global step, tokens seen (cumulative) or wall time (seconds, uPlot's time unit).
 // Pure, so the chart components stay thin.
+import { lowerBound } from './bounds.ts';
 
 export type XAxis = 'step' | 'tokens' | 'time';
 
@@ -12,23 +13,11 @@ export function xValues(axis: XAxis, h: { steps: readonly number[]; tokens: read
   return out;
 }
 
-/** Index of the first logged step ≥ `step` in ascending `steps` (steps.length when none): binary search. */
-export function indexAtOrAfter(steps: readonly number[], step: number): number {
-  let lo = 0;
-  let hi = steps.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (steps[mid] < step) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /** The x of each boundary step (a step missing from `steps` maps to the next logged one). */
 export function boundaryXs(boundaries: readonly number[], steps: readonly number[], xs: readonly number[]): number[] {
   const out: number[] = [];
   for (const b of boundaries) {
-    const i = indexAtOrAfter(steps, b);
+    const i = lowerBound(steps, b);
     if (i < xs.length) out.push(xs[i]);
   }
   return out;

@@ -2,30 +2,7 @@
 // few thousand points, yet every spike stays visible. Per x bucket (about one per pixel) it keeps the first and
 // last point and each series' minimum and maximum (so a line drawn through them has the same envelope), plus
 // any indices the caller must keep (validation points, file boundaries). Pure functions.
-
-/** Index of the first x ≥ `v` in ascending `xs` (xs.length when none): binary search. */
-export function lowerBound(xs: ArrayLike<number>, v: number): number {
-  let lo = 0;
-  let hi = xs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (xs[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** Index of the first x > `v` in ascending `xs` (xs.length when none). */
-export function upperBound(xs: ArrayLike<number>, v: number): number {
-  let lo = 0;
-  let hi = xs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (xs[mid] <= v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
+import { lowerBound, upperBound } from './bounds.ts';
 
 /**
  * Ascending indices of the points to draw.
