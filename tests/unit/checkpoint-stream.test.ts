@@ -2,10 +2,11 @@
 // it never holds more than one chunk plus the tensor being copied; a crash mid-stream leaves chunks but no
 // manifest; a full disk is a value; the trainer's snapshot streams exactly what toTensors/exportState give.
 import 'fake-indexeddb/auto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { scratchDbs } from './scratch-db.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { WorkbenchDb } from '../../src/store/db.ts';
+import type { WorkbenchDb } from '../../src/store/db.ts';
 import { CheckpointStore, type CheckpointMeta, type CheckpointTensor } from '../../src/store/checkpoints.ts';
 import { Qwen3Model } from '../../src/engine/model.ts';
 import { presetConfig } from '../../src/engine/config/model-config.ts';
@@ -14,16 +15,7 @@ import { runJob } from '../../src/engine/train.ts';
 import { snapshotTensors } from '../../src/daemon/session.ts';
 import type { ExampleSource } from '../../src/engine/types.ts';
 
-let n = 0;
-const dbs: WorkbenchDb[] = [];
-function freshDb(): WorkbenchDb {
-  const db = new WorkbenchDb(`ckpt-stream-${n++}-${Date.now()}`);
-  dbs.push(db);
-  return db;
-}
-afterEach(async () => {
-  for (const db of dbs.splice(0)) await db.delete();
-});
+const freshDb = scratchDbs('ckpt-stream');
 
 const meta: CheckpointMeta = { modelId: 'm1', step: 7, trainerState: { step: 7 }, trainConfig: {}, profile: 'sft', tokenizerRef: 't', reason: 'interval' };
 

@@ -2,8 +2,9 @@ import 'fake-indexeddb/auto';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { unzipSync } from 'fflate';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WorkbenchDb } from '../../src/store/db.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { scratchDbs } from './scratch-db.ts';
+import type { WorkbenchDb } from '../../src/store/db.ts';
 import { createWorkbenchApi, type WorkbenchApi } from '../../src/daemon/api.ts';
 import { TrainingLoop } from '../../src/daemon/loop.ts';
 import { validateItem } from '../../src/daemon/validate-item.ts';
@@ -22,15 +23,10 @@ beforeAll(async () => {
   tokenizer = await loadTokenizerFrom(folder);
 });
 
-let n = 0;
-const dbs: WorkbenchDb[] = [];
-afterEach(async () => {
-  for (const db of dbs.splice(0)) await db.delete();
-});
+const freshDb = scratchDbs('api-test');
 
 async function setup(): Promise<{ db: WorkbenchDb; api: WorkbenchApi; loop: TrainingLoop; validated: Promise<unknown>[] }> {
-  const db = new WorkbenchDb(`api-test-${n++}-${Date.now()}`);
-  dbs.push(db);
+  const db = freshDb();
   const validated: Promise<unknown>[] = [];
   const api = createWorkbenchApi({
     db,

@@ -1,8 +1,9 @@
 import 'fake-indexeddb/auto';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WorkbenchDb } from '../../src/store/db.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { scratchDbs } from './scratch-db.ts';
+import type { WorkbenchDb } from '../../src/store/db.ts';
 import { TrainingLoop } from '../../src/daemon/loop.ts';
 import { Queue } from '../../src/daemon/queue.ts';
 import { updateTrainConfig } from '../../src/daemon/config.ts';
@@ -16,15 +17,11 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
   folder = await tinyModelFolder(7);
 });
-const dbs: WorkbenchDb[] = [];
-afterEach(async () => {
-  for (const db of dbs.splice(0)) await db.delete();
-});
+const freshDb = scratchDbs('daemon-emoji');
 
 describe('emoji_think in the daemon', () => {
   it('trains a file with the thinking and stop contract, samples with its processors, previews the contract tokens as trained', async () => {
-    const db = new WorkbenchDb(`daemon-emoji-${Date.now()}`);
-    dbs.push(db);
+    const db = freshDb();
     const loop = new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny', ref: 'mem:' }, chunkBytes: 64 * 1024, pollMs: 10 });
     await loop.recover();
     const cfg = { profile: 'emoji_think', batchSize: 2, maxLength: 256, saveSteps: 0, evalSteps: 0, warmupSteps: 0, valFraction: 0.2, valMax: 2, sampleEvery: 2, learningRate: 1e-2, bucketByLength: false };

@@ -1,8 +1,9 @@
 import 'fake-indexeddb/auto';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WorkbenchDb } from '../../src/store/db.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { scratchDbs } from './scratch-db.ts';
+import type { WorkbenchDb } from '../../src/store/db.ts';
 import { ControlRepo } from '../../src/store/state.ts';
 import { TrainingLoop } from '../../src/daemon/loop.ts';
 import { Queue } from '../../src/daemon/queue.ts';
@@ -17,11 +18,7 @@ beforeAll(async () => {
   folder = await tinyModelFolder(3);
 });
 
-let n = 0;
-const dbs: WorkbenchDb[] = [];
-afterEach(async () => {
-  for (const db of dbs.splice(0)) await db.delete();
-});
+const freshDb = scratchDbs('daemon-test');
 
 /** 12 training examples per file at batch 2 → 6 steps per file (valFraction 0: nothing held out). */
 const CONFIG = {
@@ -40,9 +37,8 @@ const CONFIG = {
 
 type LoopOpts = ConstructorParameters<typeof TrainingLoop>[0];
 async function setup(extra: Record<string, unknown> = {}, prepare?: (db: WorkbenchDb) => void, loopExtra: Partial<LoopOpts> = {}) {
-  const db = new WorkbenchDb(`daemon-test-${n++}-${Date.now()}`);
+  const db = freshDb();
   prepare?.(db);
-  dbs.push(db);
   const make = (onStep?: LoopOpts['onStep']) =>
     new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny test model', ref: 'mem:' }, chunkBytes: 16 * 1024, pollMs: 10, onStep, ...loopExtra });
   const loop = make();

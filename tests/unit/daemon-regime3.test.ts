@@ -2,8 +2,9 @@ import 'fake-indexeddb/auto';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { unzipSync } from 'fflate';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WorkbenchDb } from '../../src/store/db.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { scratchDbs } from './scratch-db.ts';
+import type { WorkbenchDb } from '../../src/store/db.ts';
 import { TrainingLoop } from '../../src/daemon/loop.ts';
 import { Queue } from '../../src/daemon/queue.ts';
 import { loadTrainConfig, updateTrainConfig } from '../../src/daemon/config.ts';
@@ -24,11 +25,7 @@ beforeAll(async () => {
   folder = await tinyModelFolder(5);
 });
 
-let n = 0;
-const dbs: WorkbenchDb[] = [];
-afterEach(async () => {
-  for (const db of dbs.splice(0)) await db.delete();
-});
+const freshDb = scratchDbs('daemon-regime3');
 
 /** `count` arithmetic examples with canonical S-expression answers (gen-data's generator). */
 function arithJsonl(count: number, seed: number): string {
@@ -52,8 +49,7 @@ const CONFIG = {
 };
 
 async function setup(extra: Record<string, unknown> = {}) {
-  const db = new WorkbenchDb(`daemon-regime3-${n++}-${Date.now()}`);
-  dbs.push(db);
+  const db = freshDb();
   const make = (onStep?: ConstructorParameters<typeof TrainingLoop>[0]['onStep']) =>
     new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny', ref: 'mem:' }, chunkBytes: 64 * 1024, pollMs: 10, onStep });
   const loop = make();

@@ -1,18 +1,14 @@
 import 'fake-indexeddb/auto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { WorkbenchDb, type ValidationReport } from '../../src/store/db.ts';
+import { describe, expect, it } from 'vitest';
+import { scratchDbs } from './scratch-db.ts';
+import { type WorkbenchDb, type ValidationReport } from '../../src/store/db.ts';
 import { Queue, contentHash, heldOutIndices, MAX_ATTEMPTS } from '../../src/daemon/queue.ts';
 
-let n = 0;
-const dbs: WorkbenchDb[] = [];
+const freshDb = scratchDbs('queue-test');
 function freshQueue(): { db: WorkbenchDb; q: Queue } {
-  const db = new WorkbenchDb(`queue-test-${n++}-${Date.now()}`);
-  dbs.push(db);
+  const db = freshDb();
   return { db, q: new Queue(db) };
 }
-afterEach(async () => {
-  for (const db of dbs.splice(0)) await db.delete();
-});
 
 const blob = (s: string) => new Blob([s]);
 const report = (examples: number): ValidationReport => ({ lines: examples, examples, warnings: 0, errors: 0, bytes: 10, summary: `${examples} examples` });

@@ -1,18 +1,10 @@
 import 'fake-indexeddb/auto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { WorkbenchDb } from '../../src/store/db.ts';
+import { describe, expect, it } from 'vitest';
+import { scratchDbs } from './scratch-db.ts';
+import type { WorkbenchDb } from '../../src/store/db.ts';
 import { CheckpointStore, isQuotaError, type CheckpointInput } from '../../src/store/checkpoints.ts';
 
-let n = 0;
-const dbs: WorkbenchDb[] = [];
-function freshDb(): WorkbenchDb {
-  const db = new WorkbenchDb(`ckpt-test-${n++}-${Date.now()}`);
-  dbs.push(db);
-  return db;
-}
-afterEach(async () => {
-  for (const db of dbs.splice(0)) await db.delete();
-});
+const freshDb = scratchDbs('ckpt-test');
 
 function input(step: number, extra: Partial<CheckpointInput> = {}): CheckpointInput {
   const a = new Float32Array(37).map((_, i) => i * 0.5 + step);

@@ -2,7 +2,8 @@ import 'fake-indexeddb/auto';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WorkbenchDb } from '../../src/store/db.ts';
+import { scratchDbs } from './scratch-db.ts';
+import type { WorkbenchDb } from '../../src/store/db.ts';
 import { ControlRepo, DaemonStateRepo } from '../../src/store/state.ts';
 import { Supervisor, classifyCrash, type TrainerHandle } from '../../src/daemon/supervisor.ts';
 import { TrainingLoop } from '../../src/daemon/loop.ts';
@@ -17,18 +18,11 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
   folder = await tinyModelFolder(7);
 });
-let n = 0;
-const dbs: WorkbenchDb[] = [];
 const sups: Supervisor[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const s of sups.splice(0)) s.stop();
-  for (const db of dbs.splice(0)) await db.delete();
 });
-const freshDb = () => {
-  const db = new WorkbenchDb(`sup-test-${n++}-${Date.now()}`);
-  dbs.push(db);
-  return db;
-};
+const freshDb = scratchDbs('sup-test');
 
 describe('classifyCrash', () => {
   it('names the kinds the old daemon recognised', () => {

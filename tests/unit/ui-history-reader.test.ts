@@ -2,21 +2,13 @@
 // chunked loading with a yield between chunks, only new rows afterwards, boundaries, smoothing, cancellation,
 // and the running sample totals.
 import 'fake-indexeddb/auto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { WorkbenchDb, type MetricRow, type SampleRow } from '../../src/store/db.ts';
+import { describe, expect, it } from 'vitest';
+import { scratchDbs } from './scratch-db.ts';
+import { type WorkbenchDb, type MetricRow, type SampleRow } from '../../src/store/db.ts';
 import { MetricHistoryReader, SampleTotals } from '../../src/ui/lib/history-reader.ts';
 import { debiasedEma } from '../../src/ui/lib/smoothing.ts';
 
-const dbs: WorkbenchDb[] = [];
-let n = 0;
-function freshDb(): WorkbenchDb {
-  const db = new WorkbenchDb(`ui-history-${process.pid}-${n++}`);
-  dbs.push(db);
-  return db;
-}
-afterEach(async () => {
-  for (const db of dbs.splice(0)) await db.delete();
-});
+const freshDb = scratchDbs(`ui-history-${process.pid}`);
 
 const row = (modelId: string, step: number, itemId = 1): MetricRow => ({
   modelId, step, time: 1000 * step, itemId, fileStep: step, loss: 5 - step / 1000, lr: 1e-3, gradNorm: 1, tokens: 100, ms: 50, tokensPerSecond: 2000,
