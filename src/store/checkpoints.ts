@@ -14,18 +14,10 @@ export interface CheckpointTensor {
   data: Float32Array | Int32Array;
 }
 
-/** Everything of a checkpoint but its tensors. */
-export interface CheckpointMeta {
-  modelId: string;
-  step: number;
-  trainerState: Record<string, unknown>;
-  trainConfig: Record<string, unknown>;
-  profile: string;
-  tokenizerRef: string;
-  valLoss?: number;
-  reason: string;
+/** Everything of a checkpoint but its tensors: the manifest's own fields (the store fills in id, chunks, sizes, time). */
+export type CheckpointMeta = Pick<CheckpointRow, 'modelId' | 'step' | 'trainerState' | 'trainConfig' | 'profile' | 'tokenizerRef' | 'valLoss' | 'reason'> & {
   pinned?: boolean;
-}
+};
 
 export interface CheckpointInput extends CheckpointMeta {
   tensors: CheckpointTensor[];
