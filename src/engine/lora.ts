@@ -37,8 +37,11 @@ export class LoraAdapter {
       const [inDim, outDim] = model.weights.get(name)!.shape; // compute layout [in, out]
       const bound = 1 / Math.sqrt(inDim);
       const a = Float32Array.from({ length: inDim * config.rank }, () => (2 * rng.next() - 1) * bound);
-      this.weights.set(`${name}/lora_A`, tf.variable(tf.tensor2d(a, [inDim, config.rank]), true, `${name}/lora_A#${uid}`));
-      this.weights.set(`${name}/lora_B`, tf.variable(tf.zeros([config.rank, outDim]), true, `${name}/lora_B#${uid}`));
+      // In a tidy: a variable shares its initial tensor's data, and the initial tensor itself must go.
+      tf.tidy(() => {
+        this.weights.set(`${name}/lora_A`, tf.variable(tf.tensor2d(a, [inDim, config.rank]), true, `${name}/lora_A#${uid}`));
+        this.weights.set(`${name}/lora_B`, tf.variable(tf.zeros([config.rank, outDim]), true, `${name}/lora_B#${uid}`));
+      });
     }
     uid++;
   }

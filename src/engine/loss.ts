@@ -8,6 +8,11 @@ import './register-gradients.ts';
 
 export const IGNORE_INDEX = -100;
 
+/** Most tokens per chunk for a vocabulary: one chunk's logits [c, V] are indexed flat with int32 (c·V < 2³¹). */
+export function maxChunkTokens(vocabSize: number): number {
+  return Math.floor((2 ** 31 - 1) / vocabSize);
+}
+
 export interface LmLossOptions {
   /** Tokens per chunk of logits [chunk, V]. */
   chunkTokens: number;
@@ -45,6 +50,7 @@ function selectTargets(targets: Int32Array, V: number): { rows: number[]; tgts: 
 function chunk(hc: tf.Tensor2D, w: tf.Tensor2D, wT: tf.Tensor2D | null, tgts: number[], grads: boolean): { loss: tf.Scalar; dh?: tf.Tensor2D; dW?: tf.Tensor2D } {
   const [c] = hc.shape;
   const V = w.shape[1];
+  if (c > maxChunkTokens(V)) throw new Error(`lmHeadLoss: a chunk of ${c} tokens × ${V} logits overflows int32 indices (at most ${maxChunkTokens(V)} tokens)`);
   const flat = tf.tensor1d(Int32Array.from(tgts, (t, r) => r * V + t), 'int32');
   const p = tf.tidy(() => tf.reshape(tf.softmax(tf.matMul(hc, w)), [-1])); // [c·V]
   const picked = tf.gather(p, flat); // [c]

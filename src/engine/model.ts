@@ -70,6 +70,25 @@ export function parameterShapes(c: ModelConfig): Map<string, number[]> {
   return m;
 }
 
+/** A tensor's shape and length against what the config needs (CheckpointError naming it). */
+function checkShape(name: string, t: HfTensor, shape: number[]): void {
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new CheckpointError(`tensor "${name}" has shape [${t.shape}] but the config needs [${shape}]`, undefined, name);
+  }
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (t.data.length !== n) throw new CheckpointError(`tensor "${name}" holds ${t.data.length} values, not ${n}`, undefined, name);
+}
+
+/** Token ids outside [0, vocabSize) would be gathered silently wrong (gather does not check): refuse them. */
+export function checkTokenIds(ids: ArrayLike<number>, vocabSize: number): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new RangeError(`token id ${id} at position ${i} is outside the model's vocabulary [0, ${vocabSize}): the tokenizer and the model do not match`);
+    }
+  }
+}
+
 /** True for 2-D weights, which the compute layout stores transposed (linears, embedding, LM head). */
 const isMatrix = (shape: number[]) => shape.length === 2;
 
@@ -148,16 +167,39 @@ export class Qwen3Model implements CausalLM {
     for (const [name, shape] of expected) {
       const t = tensors.get(name);
       if (!t) throw new CheckpointError(`missing tensor "${name}" (expected shape [${shape}])`, undefined, name);
-      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw new CheckpointError(`tensor "${name}" has shape [${t.shape}] but the config needs [${shape}]`, undefined, name);
-      }
-      if (t.data.length !== shape.reduce((a, b) => a * b, 1)) {
-        throw new CheckpointError(`tensor "${name}" holds ${t.data.length} values, not ${shape.reduce((a, b) => a * b, 1)}`, undefined, name);
-      }
+      checkShape(name, t, shape);
     }
     const m = new Qwen3Model(config);
     for (const name of expected.keys()) m.setFromHf(name, tensors.get(name)!);
     return m;
+  }
+
+  /**
+   * As fromTensors, from tensors that arrive one at a time (a checkpoint or a safetensors file read piece by piece):
+   * each goes to the device as it comes and is not kept, so a 0.6B model never sits in host memory whole.
+   * `onTensor` is told each one's name and bytes (progress). On any error the weights made so far are freed.
+   */
+  static async fromTensorStream(
+    config: ModelConfig, tensors: AsyncIterable<[string, HfTensor]> | Iterable<[string, HfTensor]>, onTensor?: (name: string, bytes: number) => void | Promise<void>,
+  ): Promise<Qwen3Model> {
+    const expected = parameterShapes(config);
+    const m = new Qwen3Model(config);
+    try {
+      for await (const [name, t] of tensors) {
+        const shape = expected.get(name);
+        if (!shape) continue; // extra tensors (a tied lm_head) are ignored, as in fromTensors
+        checkShape(name, t, shape);
+        m.setFromHf(name, t);
+        await onTensor?.(name, t.data.byteLength);
+      }
+      for (const [name, shape] of expected) {
+        if (!m.weights.has(name)) throw new CheckpointError(`missing tensor "${name}" (expected shape [${shape}])`, undefined, name);
+      }
+      return m;
+    } catch (e) {
+      m.dispose();
+      throw e;
+    }
   }
 
   private setFromHf(name: string, t: HfTensor): void {
@@ -356,6 +398,7 @@ export class Qwen3Model implements CausalLM {
    */
   decode(ids: readonly number[], cache: KvCache, opts: ForwardOptions = {}): tf.Tensor1D {
     if (ids.length === 0) throw new Error('Qwen3Model.decode: no token ids given');
+    checkTokenIds(ids, this.cfg.vocabSize);
     const T = ids.length, L = cache.length;
     const out = tf.tidy(() => {
       const inputIds = tf.tensor2d(Int32Array.from(ids), [1, T], 'int32');

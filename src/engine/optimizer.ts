@@ -1,7 +1,7 @@
 /**
  * AdamW (Loshchilov & Hutter 2019: decoupled weight decay, Adam bias correction) with global-norm clipping,
- * applied on the device with a 0/1 "finite" gate so that a non-finite step changes nothing without a sync;
- * slots `{name}/m`, `{name}/v`; state export/import as plain Float32Arrays for checkpoints.
+ * applied on the device with a 0/1 "finite" gate so that a non-finite step changes nothing, bit for bit, without a
+ * sync; slots `{name}/m`, `{name}/v`; state export/import as plain Float32Arrays for checkpoints, slot by slot.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError } from './errors.ts';
@@ -34,43 +34,43 @@ export class AdamW {
   private readonly slots = new Map<string, { m: tf.Variable; v: tf.Variable }>();
 
   constructor(readonly opts: AdamWOptions) {
-    this.t = tf.variable(tf.scalar(0), false, `adamw/t/${uid++}`);
+    this.t = tf.tidy(() => tf.variable(tf.scalar(0), false, `adamw/t/${uid++}`));
   }
 
   /**
-   * One update: p ← p − ok·lr·(m̂/(√v̂+ε) + wd·p) (wd on matrices only), m and v unchanged when ok = 0.
-   * `grads[name]` must already be clipped or `gradScale` given; `ok` is a 0/1 scalar; nothing is read back.
+   * One update: p ← p − lr·(m̂/(√v̂+ε) + wd·p) (wd on matrices only). `ok` is a 0/1 scalar: when it is 0 the new
+   * p, m and v are thrown away by a select, so weights, moments and the step count stay bit for bit what they were,
+   * whatever the gradients or `gradScale` hold (NaN, ±Inf: 0·NaN would be NaN, a select is not). `grads[name]` must
+   * already be clipped or `gradScale` given; nothing is read back.
    */
   apply(params: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number, ok: tf.Scalar, gradScale?: tf.Scalar): void {
     const { beta1: b1, beta2: b2, eps, weightDecay } = this.opts;
     tf.tidy(() => {
-      const gate = gradScale ? tf.mul(ok, gradScale) : ok; // 0 on a skipped step
-      const t = tf.add(this.t, ok);
+      const keep = tf.greater(ok, 0); // bool scalar: apply this step
+      const t = tf.add(this.t, tf.where(keep, tf.scalar(1), tf.scalar(0)));
       const tSafe = tf.maximum(t, 1);
       const c1 = tf.div(1, tf.sub(1, tf.pow(tf.scalar(b1), tSafe))); // 1 / bias corrections
       const c2 = tf.div(1, tf.sub(1, tf.pow(tf.scalar(b2), tSafe)));
-      const k1 = tf.mul(ok, 1 - b1);
-      const k2 = tf.mul(ok, 1 - b2);
-      const step = tf.mul(ok, lr);
-      const decay = tf.sub(1, tf.mul(step, weightDecay)); // decoupled: p ← p·(1 − lr·wd) − lr·update
+      const decay = 1 - lr * weightDecay; // decoupled: p ← p·(1 − lr·wd) − lr·update
       for (const [name, p] of params) {
         const g0 = grads[name];
         if (!g0) continue;
         const s = this.slot(name, p);
-        // Small tidies so that at most a few parameter-sized temporaries live at once (the wasm heap is 2 GB).
-        // Finite values only (a same-shape select; a broadcast scalar condition would tile), then the gate.
-        const g = tf.tidy(() => tf.mul(tf.where(tf.isFinite(g0), g0, tf.zerosLike(g0)), gate));
-        const m = tf.tidy(() => tf.add(s.m, tf.mul(k1, tf.sub(g, s.m))));
-        const v = tf.tidy(() => tf.add(s.v, tf.mul(k2, tf.sub(tf.square(g), s.v))));
-        g.dispose();
-        s.m.assign(m);
-        s.v.assign(v);
-        const upd = tf.tidy(() => tf.div(tf.mul(m, c1), tf.add(tf.sqrt(tf.mul(v, c2)), eps)));
-        tf.dispose([m, v]);
-        const next = tf.tidy(() => tf.sub(weightDecay > 0 && p.rank >= 2 ? tf.mul(p, decay) : p, tf.mul(upd, step)));
-        upd.dispose();
-        p.assign(next);
-        next.dispose();
+        // Small tidies so that at most a few parameter-sized temporaries live at once (the wasm heap is limited).
+        const g = gradScale ? tf.mul(g0, gradScale) : g0;
+        const m = tf.tidy(() => tf.add(s.m, tf.mul(tf.sub(g, s.m), 1 - b1)));
+        const v = tf.tidy(() => tf.add(s.v, tf.mul(tf.sub(tf.square(g), s.v), 1 - b2)));
+        if (g !== g0) g.dispose();
+        const next = tf.tidy(() => {
+          const upd = tf.div(tf.mul(m, c1), tf.add(tf.sqrt(tf.mul(v, c2)), eps));
+          return tf.sub(weightDecay > 0 && p.rank >= 2 ? tf.mul(p, decay) : p, tf.mul(upd, lr));
+        });
+        for (const [target, value] of [[s.m, m], [s.v, v], [p, next]] as const) {
+          const chosen = tf.tidy(() => tf.where(keep, value, target)); // same-shape select; keep is broadcast
+          value.dispose();
+          target.assign(chosen);
+          chosen.dispose();
+        }
       }
       this.t.assign(t);
     });
@@ -79,10 +79,10 @@ export class AdamW {
   private slot(name: string, p: tf.Variable): { m: tf.Variable; v: tf.Variable } {
     let s = this.slots.get(name);
     if (!s) {
-      s = {
+      s = tf.tidy(() => ({
         m: tf.variable(tf.zerosLike(p), false, `${name}/m#${uid++}`),
         v: tf.variable(tf.zerosLike(p), false, `${name}/v#${uid++}`),
-      };
+      }));
       this.slots.set(name, s);
     }
     return s;
@@ -91,7 +91,7 @@ export class AdamW {
   /** The state as plain data (reads the device). */
   async exportState(): Promise<OptimizerState> {
     const slots: NamedArray[] = [];
-    for await (const a of this.slotArrays()) slots.push(a);
+    for await (const a of this.slotArrays()) slots.push({ ...a, data: new Float32Array(a.data) });
     return { step: await this.readStep(), slots };
   }
 
@@ -111,24 +111,62 @@ export class AdamW {
     }
   }
 
+  /** Sets the updates-applied count (OptimizerState.step) of an imported state. */
+  setStep(step: number): void {
+    tf.tidy(() => this.t.assign(tf.scalar(step)));
+  }
+
+  /**
+   * Imports one slot (`{param}/m` or `{param}/v`) of an exported state for parameter `p`, checking its shape; the
+   * data goes to the device and is not kept. Resume streams slots through this one at a time.
+   */
+  importSlot(slot: NamedArray, params: ReadonlyMap<string, tf.Variable>): void {
+    const match = /^(.*)\/([mv])$/.exec(slot.name);
+    const p = match ? params.get(match[1]) : undefined;
+    if (!match || !p) throw new CheckpointError(`optimizer slot ${slot.name} belongs to no trained parameter`, undefined, slot.name);
+    if (slot.shape.join(',') !== p.shape.join(',') || slot.data.length !== p.size) {
+      throw new CheckpointError(`optimizer slot ${slot.name} has shape [${slot.shape}], expected [${p.shape}]`, undefined, slot.name);
+    }
+    const s = this.slot(match[1], p as tf.Variable);
+    tf.tidy(() => (match[2] === 'm' ? s.m : s.v).assign(tf.tensor(slot.data, p.shape, 'float32')));
+  }
+
   /** Replaces the state with an exported one; `params` checks names and shapes. */
   importState(state: OptimizerState, params: Map<string, tf.Variable>): void {
-    const byName = new Map(state.slots.map((s) => [s.name, s]));
-    for (const [name, p] of params) {
-      const m = byName.get(`${name}/m`);
-      const v = byName.get(`${name}/v`);
-      if (!m && !v) continue; // never updated (e.g. frozen): starts from zero
-      for (const [slotName, a] of [[`${name}/m`, m], [`${name}/v`, v]] as const) {
-        if (!a) throw new CheckpointError(`optimizer state lacks slot ${slotName}`, undefined, slotName);
-        if (a.shape.join(',') !== p.shape.join(',') || a.data.length !== p.size) {
-          throw new CheckpointError(`optimizer slot ${slotName} has shape [${a.shape}], expected [${p.shape}]`, undefined, slotName);
-        }
-      }
-      const s = this.slot(name, p);
-      s.m.assign(tf.tensor(m!.data, p.shape, 'float32'));
-      s.v.assign(tf.tensor(v!.data, p.shape, 'float32'));
+    const names = new Set(state.slots.map((s) => s.name));
+    for (const name of params.keys()) {
+      const has = [`${name}/m`, `${name}/v`].filter((n) => names.has(n));
+      if (has.length === 1) throw new CheckpointError(`optimizer state lacks slot ${names.has(`${name}/m`) ? `${name}/v` : `${name}/m`}`, undefined, name);
     }
-    tf.tidy(() => this.t.assign(tf.scalar(state.step)));
+    for (const slot of state.slots) if (params.has(slot.name.replace(/\/[mv]$/, ''))) this.importSlot(slot, params);
+    this.setStep(state.step);
+  }
+
+  /**
+   * After a parameter grew (a vocabulary resized in place), its moments are zero-padded on the device to the new
+   * shape: new rows or columns start without history, and nothing passes through the host.
+   */
+  growSlots(params: ReadonlyMap<string, tf.Variable>): void {
+    for (const [name, s] of this.slots) {
+      const p = params.get(name);
+      if (!p || p.shape.join(',') === s.m.shape.join(',')) continue;
+      if (p.rank !== s.m.rank || p.shape.some((d, i) => d < s.m.shape[i])) {
+        throw new Error(`cannot grow optimizer slots of ${name} from [${s.m.shape}] to [${p.shape}]`);
+      }
+      const pad = p.shape.map((d, i) => [0, d - s.m.shape[i]] as [number, number]);
+      const grown = tf.tidy(() => ({
+        m: tf.variable(tf.pad(s.m, pad), false, `${name}/m#${uid++}`),
+        v: tf.variable(tf.pad(s.v, pad), false, `${name}/v#${uid++}`),
+      }));
+      s.m.dispose();
+      s.v.dispose();
+      this.slots.set(name, grown);
+    }
+  }
+
+  /** Parameters that have moments (trained at least once or imported). */
+  get slotNames(): string[] {
+    return [...this.slots.keys()];
   }
 
   dispose(): void {
@@ -145,7 +183,8 @@ let uid = 0;
 
 /**
  * The global L2 norm of `grads` and the factor min(1, maxNorm / norm) that clips it (1 when maxNorm = 0).
- * Both are device scalars; a non-finite norm gives a non-finite norm (callers gate on it).
+ * Both are device scalars; a non-finite gradient gives a non-finite norm and scale (callers gate on the norm:
+ * AdamW.apply discards such a step with a select, never by multiplying with 0).
  */
 export function globalNormClip(grads: readonly tf.Tensor[], maxNorm: number): { norm: tf.Scalar; scale: tf.Scalar } {
   return tf.tidy(() => {

@@ -12,10 +12,10 @@ import { AdamW, finiteGate, globalNormClip, type NamedArray, type OptimizerState
 import { LoraAdapter } from './lora.ts';
 import type { HfTensor } from './model.ts';
 import { collate, planBatches } from './data/collate.ts';
-import { lmHeadLoss, lmHeadLossValue } from './loss.ts';
+import { lmHeadLoss, lmHeadLossValue, maxChunkTokens } from './loss.ts';
 import { lr } from './schedule.ts';
 import { Rng, rngFor } from './rng.ts';
-import { TrainingError } from './errors.ts';
+import { ConfigError, TrainingError } from './errors.ts';
 
 // ---------------------------------------------------------------- job, hooks, state, snapshot, result
 
@@ -39,8 +39,37 @@ export interface TrainerState {
   nonFiniteSkipped: number;
   /** Non-finite steps in a row at the last read. */
   consecutiveNonFinite: number;
+  /** Steps of this file skipped as non-finite (a file whose every step was skipped fails; states from before: absent). */
+  fileNonFiniteSkipped?: number;
+  /** The data-order fields this file started with: its plan is a function of them, so a resume must use the same. */
+  dataOrder?: DataOrder;
   /** Lowest validation loss seen so far, null before the first evaluation. */
   bestValLoss: number | null;
+}
+
+/** The config fields that decide a file's plan of micro-batches (and the tokenized lengths it is made of). */
+export interface DataOrder {
+  batchSize: number;
+  gradAccumSteps: number;
+  seed: number;
+  pack: boolean;
+  bucketByLength: boolean;
+  maxLength: number;
+}
+const DATA_ORDER_KEYS = ['batchSize', 'gradAccumSteps', 'seed', 'pack', 'bucketByLength', 'maxLength'] as const;
+
+export function dataOrderOf(cfg: TrainConfig): DataOrder {
+  return Object.fromEntries(DATA_ORDER_KEYS.map((k) => [k, cfg[k]])) as unknown as DataOrder;
+}
+
+/** `cfg` with a file's recorded data-order fields (a resumed file keeps the order it started with). */
+export function withDataOrder(cfg: TrainConfig, order: DataOrder | undefined): TrainConfig {
+  return order ? { ...cfg, ...order } : cfg;
+}
+
+/** The data-order fields where `cfg` differs from `order`, as "field a → b" phrases. */
+export function dataOrderChanges(order: DataOrder, cfg: TrainConfig): string[] {
+  return DATA_ORDER_KEYS.filter((k) => order[k] !== cfg[k]).map((k) => `${k} ${order[k]} → ${cfg[k]}`);
 }
 
 /** A model the trainer can snapshot: CausalLM plus the export to Hugging Face layout (Qwen3Model has it). */
@@ -68,13 +97,26 @@ export interface TrainJob {
   startGlobalStep?: number;
   /** Tokens seen before this file when there is no `state`. */
   startTokensSeen?: number;
+  /**
+   * Non-finite values per parameter (nonFiniteCounts) when the weights were loaded; a checkpoint is refused when a
+   * parameter has more. Measured at the job's start when absent.
+   */
+  nonFiniteBaseline?: ReadonlyMap<string, number>;
 }
 
-/** What a log interval reports: StepMetrics with the loss and grad norm read from the device. */
+/**
+ * What a log interval reports: StepMetrics with the loss and grad norm of its last step read from the device;
+ * msPerStep and tokensPerSecond are over the whole interval (the device has drained, so they are real).
+ */
 export interface LogMetrics extends StepMetrics {
   loss: number;
   gradNorm: number;
+  /** Steps skipped as non-finite, cumulative over the run, and in this file. */
   nonFiniteSkipped: number;
+  fileNonFiniteSkipped: number;
+  /** Steps and trained tokens since the previous log. */
+  intervalSteps: number;
+  intervalTokens: number;
 }
 
 export interface EvalResult {
@@ -131,7 +173,12 @@ export async function readSnapshot(snap: TrainSnapshot): Promise<SnapshotData> {
   return { step, state, config, modelConfig, weights, adapter: hasAdapter ? adapter : undefined, optimizer: { step: snap.optimizerStep, slots } };
 }
 
+/** Long phases between steps; the daemon beats its heartbeat around them. */
+export type TrainPhase = 'eval' | 'sample' | 'checkpoint';
+
 export interface TrainHooks {
+  /** Before a long phase between steps (validation, sample, checkpoint). */
+  onPhase?(phase: TrainPhase): void | Promise<void>;
   /** Before every optimizer step; 'stop' ends the job at this boundary. Pause by awaiting here. */
   beforeStep?(state: Readonly<TrainerState>): StepDecision | Promise<StepDecision>;
   /** After every step; `loss`/`gradNorm` are null except at log intervals. */
@@ -154,6 +201,24 @@ export interface JobResult {
   lora?: LoraAdapter;
   /** Loss of the last log interval, null when none was read. */
   lastLoss: number | null;
+}
+
+/**
+ * Count of non-finite values per parameter, read from the device in one go. A damaged model may arrive with some
+ * (a warning); a checkpoint is refused when a count has grown past what the weights held when loaded.
+ */
+export async function nonFiniteCounts(params: ReadonlyMap<string, tf.Tensor>): Promise<Map<string, number>> {
+  const names = [...params.keys()];
+  if (names.length === 0) return new Map();
+  const counts = tf.tidy(() => tf.stack(names.map((n) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(params.get(n)!)), 'float32')))));
+  const data = await counts.data();
+  counts.dispose();
+  return new Map(names.map((n, i) => [n, data[i]]));
+}
+
+/** Parameters whose non-finite count exceeds the baseline, as "name (n values)" phrases. */
+export function newlyNonFinite(now: ReadonlyMap<string, number>, baseline: ReadonlyMap<string, number>): string[] {
+  return [...now].filter(([n, c]) => c > (baseline.get(n) ?? 0)).map(([n, c]) => `${n} (${c - (baseline.get(n) ?? 0)} values)`);
 }
 
 // ---------------------------------------------------------------- data order
@@ -258,14 +323,12 @@ function optimizerStep(
     const ok = finiteGate(loss as tf.Scalar, norm);
     try {
       optimizer.apply(params, grads, rate, ok, scale);
+      return tf.stack([loss, norm, ok]) as tf.Tensor1D;
     } finally {
-      scale.dispose();
+      tf.dispose([scale, norm, ok]);
     }
-    return { loss: loss as tf.Scalar, norm, ok };
-  } catch (e) {
-    loss.dispose();
-    throw e;
   } finally {
+    loss.dispose();
     tf.dispose(Object.values(grads));
   }
 }
@@ -287,39 +350,68 @@ async function snapshot(job: TrainJob, state: TrainerState, optimizer: AdamW, lo
   };
 }
 
-interface Pending {
-  loss: tf.Scalar;
-  norm: tf.Scalar;
-  ok: tf.Scalar;
+/** [loss, grad norm, 1 if the update was applied else 0] of one step, still on the device. */
+type Pending = tf.Tensor1D;
+
+/** A fresh file position, or the resumed one; a resume under other data-order fields would skip or repeat examples. */
+function startState(job: TrainJob, planLength: number): TrainerState {
+  const cfg = job.config;
+  if (job.state) {
+    const changes = job.state.dataOrder ? dataOrderChanges(job.state.dataOrder, cfg) : [];
+    if (changes.length > 0) {
+      throw new TrainingError(
+        `this file was started with other data-order settings (${changes.join(', ')}); resuming it so would skip or repeat examples: resume it with the settings it started with (withDataOrder)`,
+        'config',
+      );
+    }
+    return { fileNonFiniteSkipped: 0, ...job.state, dataOrder: dataOrderOf(cfg) };
+  }
+  return {
+    globalStep: job.startGlobalStep ?? 0,
+    fileStep: 0,
+    fileSteps: fileStepsFor(planLength, cfg, job.steps, job.epochs),
+    dataPosition: 0,
+    epoch: 0,
+    rngState: rngFor(cfg.seed, 0x5eed).state,
+    tokensSeen: job.startTokensSeen ?? 0,
+    nonFiniteSkipped: 0,
+    consecutiveNonFinite: 0,
+    fileNonFiniteSkipped: 0,
+    bestValLoss: null,
+    dataOrder: dataOrderOf(cfg),
+  };
+}
+
+/** lmHeadChunkTokens × vocabulary indexes one chunk's logits with int32: refuse a chunk past that (names the field). */
+export function checkChunkLimit(cfg: Pick<TrainConfig, 'lmHeadChunkTokens'>, vocabSize: number): void {
+  const max = maxChunkTokens(vocabSize);
+  if (cfg.lmHeadChunkTokens > max) {
+    throw new ConfigError(
+      `config field "lmHeadChunkTokens" (${cfg.lmHeadChunkTokens}) × the vocabulary (${vocabSize}) overflows the int32 index of one chunk of logits: use at most ${max}`,
+      'lmHeadChunkTokens',
+      `at most ${max} for a vocabulary of ${vocabSize}`,
+    );
+  }
 }
 
 /**
- * Trains `job.source` for its steps (or epochs), continuing `job.state` when given. Stops early when
- * beforeStep says 'stop' (a checkpoint is still taken). Throws TrainingError ('data', 'non_finite', 'config').
+ * Trains `job.source` for its steps (or epochs), continuing `job.state` when given. Stops early when beforeStep
+ * says 'stop' (a checkpoint is still taken). A non-finite step changes nothing and is counted; `maxConsecutiveNonFinite`
+ * of them in a row, or a file whose every step was skipped, is a TrainingError 'non_finite'. Also throws
+ * TrainingError 'data' and 'config', and ConfigError for a chunk size past the index limit.
  */
 export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<JobResult> {
   const { model, source, config: cfg } = job;
   if (source.size === 0) throw new TrainingError('the file has no training examples', 'data');
+  checkChunkLimit(cfg, model.config.vocabSize);
   const lengths = Array.from({ length: source.size }, (_, i) => source.get(i).ids.length);
   let plan = epochPlan(lengths, cfg, job.state?.epoch ?? 0);
-  const state: TrainerState = job.state
-    ? { ...job.state }
-    : {
-        globalStep: job.startGlobalStep ?? 0,
-        fileStep: 0,
-        fileSteps: fileStepsFor(plan.length, cfg, job.steps, job.epochs),
-        dataPosition: 0,
-        epoch: 0,
-        rngState: rngFor(cfg.seed, 0x5eed).state,
-        tokensSeen: job.startTokensSeen ?? 0,
-        nonFiniteSkipped: 0,
-        consecutiveNonFinite: 0,
-        bestValLoss: null,
-      };
+  const state = startState(job, plan.length);
   const rng = new Rng(state.rngState);
   const lora = cfg.lora.enabled ? (job.lora ?? new LoraAdapter(model, cfg.lora, cfg.seed)) : undefined;
   const params = lora ? lora.weights : model.weights; // what gets trained
   const optimizer = job.optimizer ?? new AdamW({ beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay });
+  const baseline = job.nonFiniteBaseline ?? (await nonFiniteCounts(params));
   const sampleEvery = sampleInterval(cfg);
 
   const nextMicroBatch = (): number[] => {
@@ -333,29 +425,40 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
 
   let pending: Pending[] = [];
   let lastLoss: number | null = null;
-  let lastLogTime = performance.now();
-  /** Reads the losses, norms and finite flags since the last read; counts skipped steps. */
-  const drain = async (): Promise<{ loss: number; norm: number; skipped: boolean } | null> => {
+  let interval = { start: performance.now(), tokens: 0 };
+  /** Reads [loss, norm, ok] of every step since the last read in one transfer; counts skipped steps. */
+  const drain = async (): Promise<{ loss: number; norm: number; skipped: boolean; steps: number } | null> => {
     if (pending.length === 0) return null;
-    const vals = await Promise.all(pending.map(async (p) => [(await p.loss.data())[0], (await p.norm.data())[0], (await p.ok.data())[0]]));
-    pending.forEach((p) => tf.dispose([p.loss, p.norm, p.ok]));
+    const all = tf.concat(pending);
+    tf.dispose(pending);
+    const steps = pending.length;
     pending = [];
-    for (const [, , ok] of vals) {
-      if (ok === 1) state.consecutiveNonFinite = 0;
-      else {
-        state.nonFiniteSkipped++;
-        state.consecutiveNonFinite++;
-        if (state.consecutiveNonFinite >= cfg.maxConsecutiveNonFinite) {
-          throw new TrainingError(`training stopped: ${state.consecutiveNonFinite} steps in a row had a non-finite loss or gradient (limit maxConsecutiveNonFinite = ${cfg.maxConsecutiveNonFinite}); lower the learning rate or check the data`, 'non_finite');
-        }
+    const vals = await all.data();
+    all.dispose();
+    for (let i = 0; i < steps; i++) {
+      if (vals[3 * i + 2] === 1) {
+        state.consecutiveNonFinite = 0;
+        continue;
+      }
+      state.nonFiniteSkipped++;
+      state.fileNonFiniteSkipped = (state.fileNonFiniteSkipped ?? 0) + 1;
+      state.consecutiveNonFinite++;
+      if (state.consecutiveNonFinite >= cfg.maxConsecutiveNonFinite) {
+        throw new TrainingError(`training stopped: ${state.consecutiveNonFinite} steps in a row had a non-finite loss or gradient (limit maxConsecutiveNonFinite = ${cfg.maxConsecutiveNonFinite}); lower the learning rate or check the data`, 'non_finite');
       }
     }
-    const [loss, norm, ok] = vals[vals.length - 1];
-    return { loss, norm, skipped: ok !== 1 };
+    const k = 3 * (steps - 1);
+    return { loss: vals[k], norm: vals[k + 1], skipped: vals[k + 2] !== 1, steps };
   };
   const checkpoint = async () => {
     await drain();
-    if (hooks.onCheckpoint) await hooks.onCheckpoint(await snapshot(job, state, optimizer, lora));
+    if (!hooks.onCheckpoint) return;
+    await hooks.onPhase?.('checkpoint');
+    const grown = newlyNonFinite(await nonFiniteCounts(params), baseline);
+    if (grown.length > 0) {
+      throw new TrainingError(`no checkpoint written: parameters that were finite when loaded are not any more: ${grown.slice(0, 3).join(', ')}${grown.length > 3 ? ` and ${grown.length - 3} more` : ''}`, 'non_finite');
+    }
+    await hooks.onCheckpoint(await snapshot(job, state, optimizer, lora));
   };
 
   let status: JobResult['status'] = 'completed';
@@ -385,35 +488,48 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
       state.rngState = rng.state;
       const tokens = batches.reduce((n, b) => n + realTokens(b), 0);
       state.tokensSeen += tokens;
+      interval.tokens += tokens;
       const last = state.fileStep === state.fileSteps;
+      // Between logs nothing is read, so the time is only the enqueueing: speed is measured over a log interval.
       const metrics: StepMetrics = {
         step: state.globalStep, fileStep: state.fileStep, fileSteps: state.fileSteps, loss: null, lr: rate, gradNorm: null,
         tokens, msPerStep: performance.now() - t0, tokensPerSecond: 0, skipped: false,
       };
+      let log: LogMetrics | null = null;
       if (state.globalStep % cfg.logEvery === 0 || last) {
-        const steps = pending.length;
         const read = (await drain())!;
         const now = performance.now();
-        metrics.msPerStep = (now - lastLogTime) / steps; // includes the device time, now that it has drained
-        lastLogTime = now;
-        Object.assign(metrics, { loss: read.loss, gradNorm: read.norm, skipped: read.skipped });
+        const ms = Math.max(now - interval.start, 1e-3);
+        Object.assign(metrics, { loss: read.loss, gradNorm: read.norm, skipped: read.skipped, msPerStep: ms / read.steps, tokensPerSecond: (interval.tokens / ms) * 1000 });
+        log = {
+          ...metrics, loss: read.loss, gradNorm: read.norm, nonFiniteSkipped: state.nonFiniteSkipped,
+          fileNonFiniteSkipped: state.fileNonFiniteSkipped ?? 0, intervalSteps: read.steps, intervalTokens: interval.tokens,
+        };
+        interval = { start: now, tokens: 0 };
         lastLoss = read.loss;
       }
-      metrics.tokensPerSecond = (tokens / metrics.msPerStep) * 1000;
       await hooks.onStep?.(metrics);
-      if (metrics.loss !== null) await hooks.onLog?.({ ...metrics, loss: metrics.loss, gradNorm: metrics.gradNorm!, nonFiniteSkipped: state.nonFiniteSkipped });
+      if (log) await hooks.onLog?.(log);
       if (job.validation && job.validation.size > 0 && cfg.evalSteps > 0 && state.globalStep % cfg.evalSteps === 0) {
+        await hooks.onPhase?.('eval');
         const e0 = performance.now();
         const ev = await evaluate(model, job.validation, cfg, job.padTokenId, lora);
         if (state.bestValLoss === null || ev.loss < state.bestValLoss) state.bestValLoss = ev.loss;
         await hooks.onEval?.({ step: state.globalStep, valLoss: ev.loss, tokens: ev.tokens, ms: performance.now() - e0 });
       }
-      if (hooks.onSample && state.globalStep % sampleEvery === 0) await hooks.onSample(state);
+      if (hooks.onSample && state.globalStep % sampleEvery === 0) {
+        await hooks.onPhase?.('sample');
+        await hooks.onSample(state);
+      }
       if (cfg.saveSteps > 0 && state.globalStep % cfg.saveSteps === 0 && !last) await checkpoint();
+    }
+    await drain();
+    if (status === 'completed' && (state.fileNonFiniteSkipped ?? 0) >= state.fileSteps) {
+      throw new TrainingError(`every one of this file's ${state.fileSteps} steps had a non-finite loss or gradient and was skipped: nothing was learned from it; check the data and the model's weights`, 'non_finite');
     }
     await checkpoint();
   } finally {
-    pending.forEach((p) => tf.dispose([p.loss, p.norm, p.ok]));
+    tf.dispose(pending);
   }
   return { status, state: { ...state }, optimizer, lora, lastLoss };
 }

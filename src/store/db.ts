@@ -16,6 +16,7 @@
  */
 import { Dexie, type EntityTable, type Table } from 'dexie';
 import type { ModelConfig } from '../engine/types.ts';
+import type { DataOrder } from '../engine/train.ts';
 import type { CodebookData } from '../regime3/codebook-types.ts';
 
 export type Priority = 'high' | 'normal' | 'low';
@@ -50,6 +51,10 @@ export interface ItemProgress {
   /** Micro-batches of the epoch's plan consumed and the epoch (the trainer's exact position), once started. */
   dataPosition?: number;
   epoch?: number;
+  /** Steps of this file skipped because their loss or gradient was not finite. */
+  skippedSteps?: number;
+  /** The data-order fields (batch size, seed, packing, ...) the file started with: a resume keeps them. */
+  dataOrder?: DataOrder;
 }
 
 export interface ValidationReport {
@@ -89,8 +94,9 @@ export interface QueueItemRow {
   /** Indices (among valid examples) held out for validation loss. */
   heldOut: number[];
   progress: ItemProgress;
-  /** Last training error, when an attempt failed. */
+  /** Last training error, when an attempt failed, and its kind (non_finite, data, config, ...). */
   lastError?: string;
+  failureKind?: string;
   /** Why the item is in its status (skip reason, failure reason...). */
   reason?: string;
 }
@@ -105,6 +111,10 @@ export interface RunRow {
   startStep: number;
   endStep?: number;
   outcome?: 'completed' | 'paused' | 'stopped' | 'skipped' | 'failed' | 'crashed';
+  /** Steps skipped as non-finite during this run. */
+  skippedSteps?: number;
+  /** Why it failed, when it did. */
+  error?: { kind: string; message: string };
 }
 
 export interface MetricRow {
@@ -253,6 +263,19 @@ export interface DaemonStateRow {
   /** Kind of the last crash (out_of_memory, device_lost, ...), when crashed. */
   errorKind?: string;
   error?: string;
+  /** While `preparing`: what the trainer is doing and how far (weights loaded n of N MB, file tokenized, ...). */
+  preparing?: PreparingProgress | null;
+  /** Things the person should know that do not stop training (a base model with non-finite weights, ...). */
+  warnings?: string[];
+}
+
+/** One phase of getting ready to train, with its progress when it has one. */
+export interface PreparingProgress {
+  phase: 'loading_weights' | 'building_optimizer' | 'tokenizing' | 'compiling' | 'checking';
+  /** One sentence: "Loading weights: 412 of 2384 MB". */
+  message: string;
+  done?: number;
+  total?: number;
 }
 
 export interface ControlRow {
