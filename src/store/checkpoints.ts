@@ -3,7 +3,7 @@
  * so a crash never leaves a checkpoint that looks complete (tensors may be streamed in one at a time); reads, retention (keep last N + pinned, never the
  * only/latest/best/pinned) and deletion plans that name what is lost. Save results are data, not exceptions.
  */
-import type { CheckpointRow, WorkbenchDb } from './db.ts';
+import type { CheckpointChunkRow, CheckpointRow, WorkbenchDb } from './db.ts';
 
 export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
 
@@ -168,6 +168,44 @@ export class CheckpointStore {
       });
     }
     return { manifest, tensors: out };
+  }
+
+  /**
+   * The checkpoint's tensors (those `only` accepts; all by default), in stored order, each yielded as soon as its
+   * bytes are read: one chunk is read at a time and a tensor is assembled across chunks, so at most one chunk plus
+   * one tensor is held (a 0.6B checkpoint with optimizer state is ~7 GB). Each yielded tensor owns its data.
+   * Throws when the manifest or a needed chunk is missing.
+   */
+  async *readStream(id: string, only?: (name: string) => boolean): AsyncGenerator<CheckpointTensor> {
+    const manifest = await this.db.checkpoints.get(id);
+    if (!manifest) throw new Error(`checkpoint "${id}" does not exist (no manifest)`);
+    yield* this.streamTensors(manifest, only);
+  }
+
+  /** readStream for a manifest already at hand. */
+  async *streamTensors(manifest: CheckpointRow, only?: (name: string) => boolean): AsyncGenerator<CheckpointTensor> {
+    const size = manifest.chunkBytes;
+    let held = -1; // index of the chunk in `bytes`
+    let bytes = new Uint8Array(0);
+    for (const e of manifest.tensors) {
+      if (only && !only(e.name)) continue;
+      const data = e.dtype === 'int32' ? new Int32Array(e.byteLength / 4) : new Float32Array(e.byteLength / 4);
+      const out = new Uint8Array(data.buffer);
+      for (let c = Math.floor(e.offset / size); c * size < e.offset + e.byteLength; c++) {
+        if (held !== c) {
+          bytes = new Uint8Array(0); // drop the previous chunk before reading the next
+          const row: CheckpointChunkRow | undefined = await this.db.checkpointChunks.get([manifest.id, c]);
+          if (!row) throw new Error(`checkpoint "${manifest.id}": chunk ${c} of ${manifest.chunkCount} is missing`);
+          bytes = new Uint8Array(row.data);
+          held = c;
+        }
+        const start = c * size;
+        const a = Math.max(start, e.offset);
+        const b = Math.min(start + bytes.length, e.offset + e.byteLength);
+        if (a < b) out.set(bytes.subarray(a - start, b - start), a - e.offset);
+      }
+      yield { name: e.name, dtype: e.dtype, shape: e.shape, data };
+    }
   }
 
   /**

@@ -149,3 +149,37 @@ describe('streaming checkpoint writer', () => {
     model.dispose();
   });
 });
+
+describe('streaming checkpoint reader', () => {
+  it('yields each tensor once its bytes are read, one chunk at a time, equal to what was written; `only` filters', async () => {
+    const db = freshDb();
+    const chunkBytes = 96;
+    const store = new CheckpointStore(db, chunkBytes);
+    const res = await store.write({ ...meta, tensors: sizes.map((_, k) => tensorAt(k)) });
+    if (!res.saved) throw new Error(res.message);
+    const table = db.checkpointChunks;
+    const get = table.get.bind(table);
+    let reads = 0;
+    table.get = ((key: never) => {
+      reads++;
+      return get(key);
+    }) as typeof table.get;
+    const seen: string[] = [];
+    const readsBefore: number[] = [];
+    for await (const t of store.readStream(res.id)) {
+      readsBefore.push(reads);
+      seen.push(t.name);
+      expect(t.data).toEqual(tensorAt(Number(t.name.slice(1))).data);
+    }
+    expect(seen).toEqual(sizes.map((_, k) => `t${k}`));
+    const total = sizes.reduce((a, b) => a + b, 0) * 4;
+    expect(reads).toBe(Math.ceil(total / chunkBytes)); // every chunk read exactly once
+    expect(readsBefore[0]).toBe(1); // the first tensor comes after the first chunk, not after the whole checkpoint
+    const some = [];
+    for await (const t of store.readStream(res.id, (n) => n === 't3' || n === 't6')) some.push(t.name);
+    expect(some).toEqual(['t3', 't6']);
+    await expect(async () => {
+      for await (const t of store.readStream('nope')) void t;
+    }).rejects.toThrow(/does not exist/);
+  });
+});
