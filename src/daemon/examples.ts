@@ -61,6 +61,8 @@ export interface LoadExamplesOptions {
   heldOut: readonly number[];
   /** Global step the file starts at (profiles such as regime-3 transitional read it). */
   step: number;
+  /** Bytes of the file read so far (tokenizing progress). */
+  onProgress?: (done: number, total: number | undefined) => void;
 }
 
 export async function loadFileExamples(blob: Blob, o: LoadExamplesOptions): Promise<FileExamples> {
@@ -75,6 +77,7 @@ export async function loadFileExamples(blob: Blob, o: LoadExamplesOptions): Prom
     file: o.name,
     totalBytes: blob.size,
     maxErrors: 50,
+    onProgress: o.onProgress,
     onExample: (example, line) => {
       const i = index++;
       let messages: ChatMessage[];

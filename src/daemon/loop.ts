@@ -5,20 +5,33 @@
  * Metrics and a heartbeat go to the store every log interval; checkpoints (chunks first, manifest last) every
  * save interval, every few minutes and whenever a job ends; a restart resumes from the latest complete one.
  */
-import { runJob, type JobResult, type TrainerState, type TrainSnapshot } from '../engine/train.ts';
-import { sampleInterval } from '../engine/config/train-config.ts';
-import { chatAnswer, sampleAnswer, type ChatRequest } from './sample.ts';
+import { dataOrderChanges, withDataOrder, type DataOrder, type JobResult, type TrainerState } from '../engine/train.ts';
+import type { TrainConfig } from '../engine/config/train-config.ts';
+import { ConfigError, TrainingError } from '../engine/errors.ts';
+import { chatAnswer, type ChatRequest } from './sample.ts';
 import type { GenerateResult } from '../engine/types.ts';
 import { readModelConfig, type FolderReader } from '../engine/checkpoint.ts';
 import type { StepMetrics } from '../engine/types.ts';
-import { CheckpointStore, DEFAULT_CHUNK_BYTES, isQuotaError } from '../store/checkpoints.ts';
-import type { ControlRow, DaemonStatus, ItemProgress, MetricRow, ModelRow, QueueItemRow, WorkbenchDb } from '../store/db.ts';
-import { ControlRepo, DaemonStateRepo, MetricsRepo, ModelRepo } from '../store/state.ts';
+import { CheckpointStore, DEFAULT_CHUNK_BYTES } from '../store/checkpoints.ts';
+import type { ControlRow, DaemonStatus, ItemProgress, MetricRow, ModelRow, PreparingProgress, QueueItemRow, WorkbenchDb } from '../store/db.ts';
+import { ControlRepo, DaemonStateRepo, MetricsRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
 import { loadTrainConfig } from './config.ts';
-import { loadFileExamples } from './examples.ts';
+import { loadFileExamples, type FileExamples } from './examples.ts';
 import { Queue } from './queue.ts';
 import { ensureModelCodebook } from './codebook.ts';
-import { applyProfile, disposeSession, openSession, snapshotTensors, storedState, type Session, type StoredTrainerState } from './session.ts';
+import { applyProfile, disposeSession, nonFiniteWarning, openSession, type Session, type StoredTrainerState } from './session.ts';
+import { FileRun } from './file-run.ts';
+
+/** Setting: the checkpoint whose LoRA adapter the person agreed to merge into the weights (LoRA turned off). */
+export const MERGE_ADAPTER_SETTING = 'lora.mergeAdapterOf';
+
+/** A failure's kind (non_finite, data, config, ...) and its one-sentence message. */
+export function failureOf(e: unknown): { kind: string; message: string } {
+  const message = e instanceof Error ? e.message : String(e);
+  if (e instanceof TrainingError) return { kind: e.kind, message };
+  if (e instanceof ConfigError) return { kind: 'config', message };
+  return { kind: 'internal', message };
+}
 
 export interface BundledModel {
   id: string;
@@ -222,7 +235,7 @@ export class TrainingLoop {
     return this.checkpoints.latest(model.id);
   }
 
-  /** The session for the active model, loaded (status `preparing`) when missing or for another model. */
+  /** The session for the active model, loaded (status `preparing`, with progress) when missing or for another model. */
   private async ensureSession(): Promise<Session> {
     const model = await this.ensureActiveModel();
     const config = await loadTrainConfig(this.o.db);
@@ -231,12 +244,16 @@ export class TrainingLoop {
       await applyProfile(this.session, config);
       return this.session;
     }
-    await this.state.set({ status: 'preparing', reason: `Loading ${model.name}` });
+    await this.state.set({ status: 'preparing', reason: `Loading ${model.name}`, preparing: { phase: 'loading_weights', message: `Loading ${model.name}` } });
     disposeSession(this.session);
     this.session = null;
     const ckptRow = await this.resumeCheckpoint(model);
-    const ckpt = ckptRow ? await this.checkpoints.read(ckptRow.id) : null;
-    this.session = await openSession(model, config, { base: this.o.folder(model.baseRef), tokenizer: this.o.folder(model.tokenizerRef) }, ckpt);
+    const source = ckptRow ? { manifest: ckptRow, read: (only: (name: string) => boolean) => this.checkpoints.streamTensors(ckptRow, only) } : null;
+    const mergeOf = await new SettingsRepo(this.o.db).get<string>(MERGE_ADAPTER_SETTING);
+    this.session = await openSession(model, config, { base: this.o.folder(model.baseRef), tokenizer: this.o.folder(model.tokenizerRef) }, source, {
+      onProgress: this.progressReporter(),
+      mergeAdapter: ckptRow !== undefined && mergeOf === ckptRow.id,
+    });
     if (model.resumeFrom) {
       await this.models.update(model.id, { resumeFrom: undefined });
       if (ckptRow) await this.metrics.truncateAfter(model.id, ckptRow.step);
@@ -264,179 +281,112 @@ export class TrainingLoop {
     s.modelRow = { ...s.modelRow, lineage: next };
   }
 
+  /**
+   * Everything a file needs before its first step: the session (weights, optimizer), the file's data-order fields
+   * (a resumed file keeps those it started with), and its examples tokenized. Each phase shows in `preparing`.
+   */
+  private async prepare(item: QueueItemRow): Promise<{ s: Session; examples: FileExamples; cfg: TrainConfig }> {
+    // A regime3 model's codebook is built from its first regime3 file, before the session adds its codes as tokens.
+    await ensureModelCodebook(this.o.db, await this.ensureActiveModel(), await loadTrainConfig(this.o.db), item);
+    const s = await this.ensureSession();
+    await this.noteVocabulary(s);
+    const order = this.startedOrder(s, item);
+    const cfg = withDataOrder(s.config, order);
+    const changed = order ? dataOrderChanges(order, s.config) : [];
+    const kept = changed.length ? `${item.name} continues with the data order it started with (${changed.map((c) => c.replace(/ → .*/, '')).join(', ')}); the new values apply from the next file.` : null;
+    await this.state.set({ warnings: [...(kept ? [kept] : []), ...this.sessionWarnings(s)] });
+    const file = await this.o.db.files.get(item.fileId);
+    if (!file) throw new Error(`the stored file of "${item.name}" is missing`);
+    const progress = this.progressReporter();
+    const examples = await loadFileExamples(file.blob, {
+      name: item.name,
+      tokenizer: s.tokenizer,
+      profile: s.profile,
+      maxLength: cfg.maxLength,
+      skipInvalidLines: item.skipInvalidLines,
+      heldOut: item.heldOut,
+      step: this.fileStartStep(s, item),
+      onProgress: (done, total) => progress({ phase: 'tokenizing', message: `Tokenizing ${item.name}: ${Math.round((100 * done) / (total || done || 1))}%`, done, total }),
+    });
+    return { s, examples, cfg };
+  }
+
+  /** The data-order fields the item's file started with (null when it has not started). */
+  private startedOrder(s: Session, item: QueueItemRow): DataOrder | undefined {
+    if (s.itemId === item.id && s.state && s.state.fileStep > 0 && s.state.fileStep < s.state.fileSteps) return s.state.dataOrder;
+    return item.progress.fileStep > 0 ? item.progress.dataOrder : undefined;
+  }
+
+  /** Writes `preparing` progress at most about once a second (each write is also a heartbeat). */
+  private progressReporter(): (p: PreparingProgress) => Promise<void> {
+    let last = 0;
+    let phase = '';
+    return async (p) => {
+      const now = Date.now();
+      if (p.phase === phase && now - last < 1000 && p.done !== p.total) return;
+      last = now;
+      phase = p.phase;
+      await this.state.set({ status: 'preparing', preparing: p });
+    };
+  }
+
+  private sessionWarnings(s: Session): string[] {
+    const w = nonFiniteWarning(s);
+    return w ? [w] : [];
+  }
+
   /** Trains one item until it completes or a control/error ends the job; the item's status records the outcome. */
   private async trainItem(item: QueueItemRow): Promise<Outcome> {
     const id = item.id!;
     await this.queue.startProcessing(id);
-    await this.state.set({ status: 'preparing', currentItemId: id, reason: `Preparing ${item.name}` });
-    let s: Session;
-    let examples;
+    await this.state.set({ status: 'preparing', currentItemId: id, reason: `Preparing ${item.name}`, preparing: null });
+    let prepared: Awaited<ReturnType<TrainingLoop['prepare']>>;
     try {
-      // A regime3 model's codebook is built from its first regime3 file, before the session adds its codes as tokens.
-      await ensureModelCodebook(this.o.db, await this.ensureActiveModel(), await loadTrainConfig(this.o.db), item);
-      s = await this.ensureSession();
-      await this.noteVocabulary(s);
-      const file = await this.o.db.files.get(item.fileId);
-      if (!file) throw new Error(`the stored file of "${item.name}" is missing`);
-      examples = await loadFileExamples(file.blob, {
-        name: item.name,
-        tokenizer: s.tokenizer,
-        profile: s.profile,
-        maxLength: s.config.maxLength,
-        skipInvalidLines: item.skipInvalidLines,
-        heldOut: item.heldOut,
-        step: this.fileStartStep(s, item),
-      });
+      prepared = await this.prepare(item);
     } catch (e) {
       return this.fail(item, e);
     }
+    const { s, examples, cfg } = prepared;
+    const skippedBefore = s.state?.nonFiniteSkipped ?? 0;
     const runId = (await this.o.db.runs.add({ modelId: s.modelRow.id, itemId: id, fileName: item.name, startedAt: Date.now(), startStep: s.state?.globalStep ?? 0 })) as number;
-    let progress: ItemProgress = { ...item.progress };
-    let control: ControlRow | null = null;
-    let quota: string | null = null;
-    let timedCheckpoint = false;
-    let lastCheckpointAt = Date.now();
-    let stepsSinceCheckpoint = 0;
-    let buffered: MetricRow[] = this.unflushed; // rows a full disk kept back last time
+    const run = new FileRun(
+      {
+        queue: this.queue, checkpoints: this.checkpoints, state: this.state, controls: this.controls, models: this.models, metrics: this.metrics,
+        checkpointEveryMs: this.o.checkpointEveryMs ?? 5 * 60_000,
+        answerChats: (sess) => this.drainChats(sess),
+        hasChats: () => this.chats.length > 0,
+        onStep: this.o.onStep,
+        onFirstStep: () => this.state.set({ status: 'training', reason: `Training ${item.name}`, preparing: null }).then(() => undefined),
+      },
+      item, s, examples, cfg, this.unflushed,
+    );
     this.unflushed = [];
-    let lastLoss: number | null = null;
-    let lastVal: { step: number; loss: number } | null = null;
-    const everyMs = this.o.checkpointEveryMs ?? 5 * 60_000;
-
-    /** Store writes during training: a full disk pauses training (like a failed checkpoint) instead of failing the file. */
-    const guard = async (what: string, write: () => Promise<unknown>): Promise<boolean> => {
-      try {
-        await write();
-        return true;
-      } catch (e) {
-        if (!isQuotaError(e)) throw e;
-        quota ??= `Storage is full: ${what} could not be saved. Free space (delete checkpoints), then Resume.`;
-        return false;
-      }
-    };
-    const flush = async () => {
-      const rows = buffered;
-      buffered = [];
-      if (!(await guard('the metrics', () => this.metrics.putMetrics(rows)))) buffered = [...rows, ...buffered]; // kept for the next flush
-    };
-    const onCheckpoint = async (snap: TrainSnapshot) => {
-      const p: ItemProgress = {
-        fileStep: snap.state.fileStep,
-        fileSteps: snap.state.fileSteps,
-        examplesSeen: snap.state.dataPosition * s.config.batchSize + snap.state.epoch * examples.train.size,
-        dataPosition: snap.state.dataPosition,
-        epoch: snap.state.epoch,
-      };
-      await flush();
-      const res = await this.checkpoints.writeStream({
-        modelId: s.modelRow.id,
-        step: snap.step,
-        trainerState: storedState(snap, id, p) as unknown as Record<string, unknown>,
-        trainConfig: snap.config as unknown as Record<string, unknown>,
-        profile: s.profile.name,
-        tokenizerRef: s.modelRow.tokenizerRef,
-        valLoss: lastVal?.step === snap.step ? lastVal.loss : undefined, // these weights' validation loss ("best" retention)
-        reason: control ? control.kind : timedCheckpoint ? 'time' : snap.state.fileStep >= snap.state.fileSteps ? 'file end' : 'interval',
-      }, snapshotTensors(snap)); // one tensor at a time from the device: never the whole checkpoint in memory
-      if (!res.saved) {
-        quota = res.failed === 'quota' ? `Storage is full: the checkpoint at step ${snap.step} could not be saved (${res.message}). Free space (delete checkpoints), then Resume.` : `Checkpoint at step ${snap.step} failed: ${res.message}`;
-        return;
-      }
-      lastCheckpointAt = Date.now();
-      stepsSinceCheckpoint = 0;
-      progress = p;
-      await this.queue.setProgress(id, p);
-      await this.models.recordLineage(s.modelRow.id, { itemId: id, fileName: item.name, fromStep: snap.step - snap.state.fileStep, toStep: snap.step, outcome: 'in_progress' }, snap.step);
-      await this.checkpoints.applyRetention(s.modelRow.id, s.config.keepCheckpoints);
-    };
-
-    let result: JobResult | null = null;
-    // The session may be ahead of the item's checkpointed progress (e.g. after a checkpoint failed): continue from memory.
-    const inMemory = s.itemId === id && s.state !== null && s.state.fileStep >= item.progress.fileStep && s.state.fileStep < s.state.fileSteps;
-    let resumeState: TrainerState | undefined = inMemory
-      ? { ...s.state! }
-      : item.progress.fileStep > 0 && s.state
-        ? this.resumeState(s.state, item.progress)
-        : undefined;
-    await this.state.set({ status: 'training', reason: `Training ${item.name}` });
+    await this.state.set({ preparing: { phase: 'compiling', message: 'Compiling kernels and running the first step' } });
+    let result: JobResult;
     try {
-      for (;;) {
-        timedCheckpoint = false;
-        result = await runJob(
-          {
-            model: s.model,
-            source: examples.train,
-            validation: examples.validation,
-            config: s.config,
-            padTokenId: s.tokenizer.padTokenId,
-            state: resumeState,
-            optimizer: s.optimizer,
-            lora: s.lora,
-            startGlobalStep: s.state?.globalStep ?? s.modelRow.step,
-            startTokensSeen: s.state?.tokensSeen ?? 0,
-          },
-          {
-            beforeStep: async () => {
-              if (this.chats.length) await this.drainChats(s);
-              if (quota) return 'stop';
-              const c = (await this.controls.pending()).find((r) => r.kind !== 'resume');
-              if (c) {
-                control = c;
-                await this.controls.markHandled(c.id!);
-                return 'stop';
-              }
-              if (stepsSinceCheckpoint > 0 && Date.now() - lastCheckpointAt >= everyMs) {
-                timedCheckpoint = true;
-                return 'stop';
-              }
-              return 'continue';
-            },
-            onStep: async (m) => {
-              stepsSinceCheckpoint++;
-              buffered.push({ modelId: s.modelRow.id, step: m.step, time: Date.now(), itemId: id, fileStep: m.fileStep, loss: m.loss, lr: m.lr, gradNorm: m.gradNorm, tokens: m.tokens, ms: m.msPerStep, tokensPerSecond: m.tokensPerSecond });
-              if (m.loss !== null) {
-                lastLoss = m.loss;
-                await flush();
-                await guard('the heartbeat', () => this.state.heartbeat({ step: m.step, totalSteps: m.step + (m.fileSteps - m.fileStep), fileStep: m.fileStep, fileSteps: m.fileSteps, loss: m.loss, lr: m.lr, tokensPerSecond: m.tokensPerSecond }));
-              }
-              await this.o.onStep?.(m, item);
-            },
-            onEval: async (e) => {
-              lastVal = { step: e.step, loss: e.valLoss };
-              await guard('the validation loss', () => this.metrics.putEval({ modelId: s.modelRow.id, step: e.step, time: Date.now(), itemId: id, valLoss: e.valLoss, trainLoss: lastLoss, examples: examples.validation.size }));
-            },
-            onSample: async (st) => {
-              if (examples.heldOutChats.length === 0) return;
-              const k = Math.floor(st.globalStep / sampleInterval(s.config)) % examples.heldOutChats.length;
-              const row = await sampleAnswer(s, examples.heldOutChats[k], { step: st.globalStep, itemId: id });
-              await guard('a sample answer', () => this.metrics.addSample(row));
-            },
-            onCheckpoint,
-          },
-        );
-        s.optimizer = result.optimizer;
-        s.lora = result.lora;
-        s.state = { ...result.state };
-        s.itemId = id;
-        if (result.status === 'stopped' && timedCheckpoint && !quota && !control) {
-          resumeState = { ...result.state };
-          continue; // a timed checkpoint was taken at the job's end: carry on exactly there
-        }
-        break;
-      }
+      result = await run.run(this.resumeFor(s, item));
     } catch (e) {
-      await flush().catch(() => undefined);
-      await this.o.db.runs.update(runId, { endedAt: Date.now(), endStep: s.state?.globalStep, outcome: 'failed' });
+      this.unflushed = await run.finish();
+      const { kind, message } = failureOf(e);
+      await this.o.db.runs.update(runId, { endedAt: Date.now(), endStep: s.state?.globalStep, outcome: 'failed', skippedSteps: (s.state?.nonFiniteSkipped ?? 0) - skippedBefore, error: { kind, message } });
       // Weights and optimizer may hold a half-applied step: reload from the last complete checkpoint.
       disposeSession(this.session);
       this.session = null;
       return this.fail(item, e);
     }
-    await flush();
-    this.unflushed = buffered; // empty unless the disk is still full
-    const outcome = await this.settle(item, s, progress, result.status, control as ControlRow | null, quota);
-    await this.o.db.runs.update(runId, { endedAt: Date.now(), endStep: s.state!.globalStep, outcome: outcome === 'quota' ? 'paused' : outcome });
+    this.unflushed = await run.finish(); // empty unless the disk is still full
+    const outcome = await this.settle(item, s, run.progress, result.status, run.control, run.quota);
+    await this.o.db.runs.update(runId, { endedAt: Date.now(), endStep: s.state!.globalStep, outcome: outcome === 'quota' ? 'paused' : outcome, skippedSteps: s.state!.nonFiniteSkipped - skippedBefore });
     return outcome;
+  }
+
+  /** The trainer state to continue the item from: the session's own when it is ahead of the item's checkpoint, else the item's. */
+  private resumeFor(s: Session, item: QueueItemRow): TrainerState | undefined {
+    // The session may be ahead of the item's checkpointed progress (e.g. after a checkpoint failed): continue from memory.
+    const inMemory = s.itemId === item.id && s.state !== null && s.state.fileStep >= item.progress.fileStep && s.state.fileStep < s.state.fileSteps;
+    if (inMemory) return { ...s.state! };
+    if (item.progress.fileStep > 0 && s.state) return this.resumeState(s.state, item.progress);
+    return undefined;
   }
 
   /** After a job: the item's status, its lineage and the daemon state say what ended it. Never loses progress. */
@@ -474,14 +424,24 @@ export class TrainingLoop {
 
   /** The trainer state to continue an item: the session's cumulative counters at the item's own file position. */
   private resumeState(cur: TrainerState, p: ItemProgress): TrainerState {
-    return { ...cur, fileStep: p.fileStep, fileSteps: p.fileSteps, dataPosition: p.dataPosition ?? 0, epoch: p.epoch ?? 0 };
+    return { ...cur, fileStep: p.fileStep, fileSteps: p.fileSteps, dataPosition: p.dataPosition ?? 0, epoch: p.epoch ?? 0, fileNonFiniteSkipped: p.skippedSteps ?? 0, dataOrder: p.dataOrder };
   }
 
+  /**
+   * A file's failure, by kind: a config problem is not the file's fault (the daemon pauses with the reason and the
+   * file waits); a non-finite run or bad data fails the file at once (retrying would do the same); anything else is
+   * retried from the low queue until its third failure. The daemon goes on to the next file.
+   */
   private async fail(item: QueueItemRow, e: unknown): Promise<Outcome> {
-    const msg = e instanceof Error ? e.message : String(e);
-    this.o.log?.(`training "${item.name}" failed: ${msg}`);
-    const verdict = await this.queue.failAttempt(item.id!, msg);
-    await this.state.set({ status: 'idle', currentItemId: null, reason: `${item.name}: ${verdict === 'retry' ? 'will retry' : 'failed'} (${msg})` });
+    const { kind, message } = failureOf(e);
+    this.o.log?.(`training "${item.name}" failed (${kind}): ${message}`);
+    if (kind === 'config') {
+      await this.queue.setStatus(item.id!, 'paused', message);
+      await this.state.set({ status: 'paused', currentItemId: null, reason: `Paused before ${item.name}: ${message}`, preparing: null });
+      return 'paused';
+    }
+    const verdict = kind === 'non_finite' || kind === 'data' ? await this.queue.failNow(item.id!, message, kind) : await this.queue.failAttempt(item.id!, message, kind);
+    await this.state.set({ status: 'idle', currentItemId: null, reason: `${item.name}: ${verdict === 'retry' ? 'will retry' : 'failed'} (${kind}: ${message})`, preparing: null });
     return 'failed';
   }
 

@@ -160,13 +160,21 @@ export class Queue {
   }
 
   /** A training error: retried from the low queue until the 3rd failure, then `failed`. */
-  async failAttempt(id: number, error: string): Promise<'retry' | 'failed'> {
+  /** A failure that retrying would repeat (non-finite training, bad data): failed now, with its kind. */
+  async failNow(id: number, error: string, kind: string): Promise<'failed'> {
+    const row = await this.get(id);
+    await this.patch(id, { attempts: row.attempts + 1, lastError: error, failureKind: kind, status: 'failed', reason: `failed (${kind}): ${error}` });
+    return 'failed';
+  }
+
+  async failAttempt(id: number, error: string, kind?: string): Promise<'retry' | 'failed'> {
     const row = await this.get(id);
     const attempts = row.attempts + 1;
     const outcome = attempts >= MAX_ATTEMPTS ? 'failed' : 'retry';
     await this.patch(id, {
       attempts,
       lastError: error,
+      failureKind: kind,
       status: outcome === 'failed' ? 'failed' : 'queued',
       priority: outcome === 'failed' ? row.priority : 'low',
       reason: outcome === 'failed' ? `failed ${attempts} times: ${error}` : `attempt ${attempts} failed, retrying from the low queue: ${error}`,

@@ -1,19 +1,20 @@
 /**
  * The trainer's in-memory session: the active model, its tokenizer and profile, the optimizer (and LoRA adapter)
  * carried from file to file, and the cumulative trainer state. Loaded from the model's latest complete checkpoint
- * (or its base folder on first start); converts the engine's TrainSnapshot to (streamed) and from checkpoint tensors.
+ * (or its base folder on first start), tensor by tensor straight to the device (a 0.6B checkpoint with its moments
+ * is ~7 GB: it never sits in memory whole); converts the engine's TrainSnapshot to streamed checkpoint tensors.
  */
 import { loadModel, readModelConfig, type FolderReader } from '../engine/checkpoint.ts';
 import { Qwen3Model, type HfTensor } from '../engine/model.ts';
 import { AdamW, type NamedArray } from '../engine/optimizer.ts';
 import { LoraAdapter } from '../engine/lora.ts';
 import { loadTokenizer } from '../engine/tokenizer.ts';
-import type { TrainConfig } from '../engine/config/train-config.ts';
-import type { TrainerState, TrainSnapshot } from '../engine/train.ts';
+import type { LoraConfig, TrainConfig } from '../engine/config/train-config.ts';
+import { nonFiniteCounts, type TrainerState, type TrainSnapshot } from '../engine/train.ts';
 import type { ChatTokenizer, ModelConfig } from '../engine/types.ts';
 import type { Profile } from '../profiles/index.ts';
 import type { CheckpointTensor } from '../store/checkpoints.ts';
-import type { CheckpointRow, ItemProgress, ModelRow } from '../store/db.ts';
+import type { CheckpointRow, ItemProgress, ModelRow, PreparingProgress } from '../store/db.ts';
 import { readJson } from './folders.ts';
 import { ConfigError } from '../engine/errors.ts';
 import { buildProfile, codebookTokens } from './codebook.ts';
@@ -46,6 +47,21 @@ export interface Session {
   itemId: number | null;
   /** Checkpoint the session was loaded from. */
   fromCheckpoint: CheckpointRow | null;
+  /** Non-finite values per parameter when loaded (a damaged model's, kept as they were; checkpoints refuse more). */
+  nonFiniteAtLoad: Map<string, number>;
+}
+
+/** A stored checkpoint to open: its manifest and a reader of its tensors (filtered by name, streamed). */
+export interface CheckpointSource {
+  manifest: CheckpointRow;
+  read(only: (name: string) => boolean): AsyncIterable<CheckpointTensor>;
+}
+
+export interface OpenOptions {
+  /** Told how loading goes (weights loaded n of N MB, optimizer built ...). */
+  onProgress?(p: PreparingProgress): void | Promise<void>;
+  /** The person confirmed merging this checkpoint's LoRA adapter into the weights (LoRA turned off). */
+  mergeAdapter?: boolean;
 }
 
 const PREFIX = { weight: W, adapter: A, optimizer: O } as const;
@@ -61,12 +77,6 @@ export function storedState(snap: TrainSnapshot, itemId: number | null, progress
 
 export async function loadTokenizerFrom(folder: FolderReader): Promise<ChatTokenizer> {
   return loadTokenizer(await readJson(folder, 'tokenizer.json'), await readJson(folder, 'tokenizer_config.json'));
-}
-
-function byPrefix(tensors: CheckpointTensor[], prefix: string): NamedArray[] {
-  return tensors
-    .filter((t) => t.name.startsWith(prefix))
-    .map((t) => ({ name: t.name.slice(prefix.length), shape: t.shape, data: t.data as Float32Array }));
 }
 
 /**
@@ -90,34 +100,6 @@ export function addModelTokens(tokenizer: ChatTokenizer, model: Qwen3Model, toke
   return { from, to: need };
 }
 
-/** Zero-pads a rank-2 optimizer slot to `shape` (one axis grown: new vocabulary rows start without moments). */
-export function padSlot(a: NamedArray, shape: readonly number[]): NamedArray {
-  if (a.shape.join(',') === shape.join(',')) return a;
-  if (a.shape.length !== 2 || shape.length !== 2 || shape[0] < a.shape[0] || shape[1] < a.shape[1]) {
-    throw new Error(`cannot grow optimizer slot ${a.name} from [${a.shape}] to [${shape}]`);
-  }
-  const [r0, c0] = a.shape;
-  const c1 = shape[1];
-  const data = new Float32Array(shape[0] * c1);
-  for (let r = 0; r < r0; r++) data.set(a.data.subarray(r * c0, (r + 1) * c0), r * c1);
-  return { name: a.name, shape: [...shape], data };
-}
-
-/** After the vocabulary grew: the optimizer's moments re-made with zero rows for the new embeddings. */
-async function growOptimizer(s: Pick<Session, 'model' | 'optimizer' | 'config'>): Promise<void> {
-  const old = s.optimizer!;
-  const state = await old.exportState();
-  const params = s.model.weights;
-  const slots = state.slots.map((a) => {
-    const p = params.get(a.name.replace(/\/[mv]$/, ''));
-    return p ? padSlot(a, p.shape) : a;
-  });
-  const next = new AdamW(old.opts);
-  next.importState({ step: state.step, slots }, params);
-  old.dispose();
-  s.optimizer = next;
-}
-
 /**
  * (Re)builds the session's profile for `config` with the model's codebook; the tokenizer gains the codebook's
  * tokens (always, in their fixed order, whatever the profile) and the profile's, and the vocabulary grows if
@@ -129,44 +111,128 @@ export async function applyProfile(s: Pick<Session, 'modelRow' | 'model' | 'toke
   const grew = addModelTokens(s.tokenizer, s.model, [...codebookTokens(s.modelRow.codebook), ...(profile.addedTokens?.() ?? [])], { lora: config.lora.enabled });
   s.profile = profile;
   s.config = config;
-  if (grew && s.optimizer && !s.lora) await growOptimizer(s);
+  if (grew && s.optimizer && !s.lora) s.optimizer.growSlots(s.model.weights); // new rows start without moments
   return grew;
 }
 
+const MB = 1024 * 1024;
+const mb = (b: number) => Math.round(b / MB);
+
+/** Progress of weights arriving: "Loading weights: n of N MB" (N from the checkpoint or the folder, when known). */
+function weightProgress(total: number | undefined, opts: OpenOptions): (name: string, bytes: number) => Promise<void> {
+  let done = 0;
+  return async (_name, bytes) => {
+    done += bytes;
+    await opts.onProgress?.({ phase: 'loading_weights', message: `Loading weights: ${mb(done)}${total ? ` of ${mb(total)}` : ''} MB`, done, total });
+  };
+}
+
+/** The tensors under `prefix` of a checkpoint, as the engine's named arrays (prefix removed), one at a time. */
+async function* underPrefix(ckpt: CheckpointSource, prefix: string): AsyncGenerator<NamedArray> {
+  for await (const t of ckpt.read((n) => n.startsWith(prefix))) yield { name: t.name.slice(prefix.length), shape: t.shape, data: t.data as Float32Array };
+}
+
+const describeLora = (l: Partial<LoraConfig> | undefined) => `rank ${l?.rank ?? '?'}, alpha ${l?.alpha ?? '?'} on ${(l?.targetModules ?? []).join(', ') || '?'}`;
+
 /**
- * Builds the session for `modelRow`: from the checkpoint (weights, optimizer, LoRA, trainer state) when given,
- * else from the base folder. The tokenizer gains the codebook's and the profile's added tokens; a model whose
- * vocabulary does not hold them yet (a fresh regime3 model) grows once.
+ * The checkpoint's LoRA adapter as the config wants it: loaded (LoRA on), merged into the weights (LoRA off and the
+ * person confirmed), or a ConfigError saying what to do; never dropped without a word.
+ */
+async function openAdapter(model: Qwen3Model, ckpt: CheckpointSource, config: TrainConfig, opts: OpenOptions): Promise<LoraAdapter | undefined> {
+  const tensors: NamedArray[] = [];
+  for await (const a of underPrefix(ckpt, A)) tensors.push(a); // rank-r matrices: small
+  if (tensors.length === 0) return undefined;
+  const step = ckpt.manifest.step;
+  const trained = (ckpt.manifest.trainConfig as Partial<TrainConfig>).lora;
+  if (!config.lora.enabled) {
+    if (!opts.mergeAdapter) {
+      throw new ConfigError(
+        `the checkpoint at step ${step} carries a LoRA adapter (${describeLora(trained)}) but lora.enabled is off: turn LoRA back on to continue training the adapter, or confirm merging it into the weights (Training config → LoRA)`,
+        'lora.enabled',
+        'true, or merge the adapter',
+      );
+    }
+    if (!trained) throw new ConfigError(`the checkpoint at step ${step} carries a LoRA adapter but not its settings: it cannot be merged`, 'lora.enabled');
+    const adapter = new LoraAdapter(model, { ...config.lora, ...trained, enabled: true }, config.seed);
+    adapter.loadPeftTensors(tensors);
+    adapter.merge();
+    adapter.dispose();
+    return undefined;
+  }
+  const lora = new LoraAdapter(model, config.lora, config.seed);
+  try {
+    lora.loadPeftTensors(tensors);
+  } catch (e) {
+    lora.dispose();
+    throw new ConfigError(
+      `the checkpoint at step ${step} has a LoRA adapter of ${describeLora(trained)}, which the config's lora settings (${describeLora(config.lora)}) do not fit (${(e as Error).message}): set them back to continue it`,
+      'lora.rank',
+      describeLora(trained),
+    );
+  }
+  return lora;
+}
+
+/**
+ * Builds the session for `modelRow`: from the checkpoint (weights, LoRA adapter, optimizer moments, trainer state)
+ * when given, else from the base folder, streaming every tensor to the device. The tokenizer gains the codebook's
+ * and the profile's added tokens; a model whose vocabulary does not hold them yet (a fresh regime3 model) grows once.
  */
 export async function openSession(
   modelRow: ModelRow,
   config: TrainConfig,
   folders: { base: FolderReader; tokenizer: FolderReader },
-  checkpoint: { manifest: CheckpointRow; tensors: CheckpointTensor[] } | null,
+  checkpoint: CheckpointSource | null,
+  opts: OpenOptions = {},
 ): Promise<Session> {
   const tokenizer = await loadTokenizerFrom(folders.tokenizer);
   const profile = buildProfile(config, modelRow.codebook); // fails before any weights are loaded
-  if (!checkpoint) {
-    const model = await loadModel(folders.base);
-    const s: Session = { modelRow, model, tokenizer, profile, config, state: null, itemId: null, fromCheckpoint: null };
-    await applyProfile(s, config);
-    return s;
-  }
-  const st = checkpoint.manifest.trainerState as unknown as StoredTrainerState;
-  const weights = new Map<string, HfTensor>(byPrefix(checkpoint.tensors, W).map((a) => [a.name, { shape: a.shape, data: a.data }]));
-  const model = Qwen3Model.fromTensors(st.modelConfig ?? (await readModelConfig(folders.base)), weights);
-  const adapterTensors = byPrefix(checkpoint.tensors, A);
+  let model: Qwen3Model;
+  let optimizer: AdamW | undefined;
   let lora: LoraAdapter | undefined;
-  if (adapterTensors.length > 0 && config.lora.enabled) {
-    lora = new LoraAdapter(model, config.lora, config.seed);
-    lora.loadPeftTensors(adapterTensors);
+  let st: StoredTrainerState | null = null;
+  if (!checkpoint) {
+    model = await loadModel(folders.base); // TODO(progress): per-tensor progress once loadModel streams
+  } else {
+    st = checkpoint.manifest.trainerState as unknown as StoredTrainerState;
+    const weightBytes = checkpoint.manifest.tensors.filter((t) => t.name.startsWith(W)).reduce((n, t) => n + t.byteLength, 0);
+    const weights = async function* (): AsyncGenerator<[string, HfTensor]> {
+      for await (const a of underPrefix(checkpoint, W)) yield [a.name, { shape: a.shape, data: a.data }];
+    };
+    model = await Qwen3Model.fromTensorStream(st.modelConfig ?? (await readModelConfig(folders.base)), weights(), weightProgress(weightBytes, opts));
+    try {
+      lora = await openAdapter(model, checkpoint, config, opts);
+      await opts.onProgress?.({ phase: 'building_optimizer', message: 'Restoring the optimizer state' });
+      optimizer = new AdamW({ beta1: config.beta1, beta2: config.beta2, eps: config.adamEps, weightDecay: config.weightDecay });
+      const params = lora ? lora.weights : model.weights;
+      for await (const slot of underPrefix(checkpoint, O)) {
+        // Moments of what is no longer trained (a merged adapter's, or base weights' when LoRA was turned on) stay in the checkpoint.
+        if (params.has(slot.name.replace(/\/[mv]$/, ''))) optimizer.importSlot(slot, params);
+      }
+      optimizer.setStep(st.optimizerStep);
+    } catch (e) {
+      lora?.dispose();
+      optimizer?.dispose();
+      model.dispose();
+      throw e;
+    }
   }
-  const optimizer = new AdamW({ beta1: config.beta1, beta2: config.beta2, eps: config.adamEps, weightDecay: config.weightDecay });
-  const slots = byPrefix(checkpoint.tensors, O);
-  if (slots.length > 0) optimizer.importState({ step: st.optimizerStep, slots }, lora ? lora.weights : model.weights);
-  const s: Session = { modelRow, model, tokenizer, profile, config, optimizer, lora, state: { ...st.trainer }, itemId: st.itemId, fromCheckpoint: checkpoint.manifest };
+  await opts.onProgress?.({ phase: 'checking', message: 'Checking the weights for non-finite values' });
+  const nonFiniteAtLoad = await nonFiniteCounts(model.weights);
+  const s: Session = {
+    modelRow, model, tokenizer, profile, config, optimizer, lora,
+    state: st ? { ...st.trainer } : null, itemId: st?.itemId ?? null, fromCheckpoint: checkpoint?.manifest ?? null, nonFiniteAtLoad,
+  };
   await applyProfile(s, config);
   return s;
+}
+
+/** Parameters that held non-finite values when loaded, as one warning sentence, or null. */
+export function nonFiniteWarning(s: Pick<Session, 'nonFiniteAtLoad' | 'modelRow'>): string | null {
+  const bad = [...s.nonFiniteAtLoad].filter(([, n]) => n > 0);
+  if (bad.length === 0) return null;
+  const list = bad.slice(0, 3).map(([name, n]) => `${name} (${n})`).join(', ');
+  return `${s.modelRow.name} was loaded with non-finite values in ${bad.length} parameter${bad.length > 1 ? 's' : ''}: ${list}${bad.length > 3 ? ', …' : ''}. Steps that read them are skipped; check the model files.`;
 }
 
 export function disposeSession(s: Session | null): void {

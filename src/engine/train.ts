@@ -426,6 +426,7 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
   let pending: Pending[] = [];
   let lastLoss: number | null = null;
   let interval = { start: performance.now(), tokens: 0 };
+  let firstRead = false;
   /** Reads [loss, norm, ok] of every step since the last read in one transfer; counts skipped steps. */
   const drain = async (): Promise<{ loss: number; norm: number; skipped: boolean; steps: number } | null> => {
     if (pending.length === 0) return null;
@@ -496,7 +497,9 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
         tokens, msPerStep: performance.now() - t0, tokensPerSecond: 0, skipped: false,
       };
       let log: LogMetrics | null = null;
-      if (state.globalStep % cfg.logEvery === 0 || last) {
+      // The job's first step is read too: it says the kernels compiled and a step really ran on the device.
+      if (state.globalStep % cfg.logEvery === 0 || last || !firstRead) {
+        firstRead = true;
         const read = (await drain())!;
         const now = performance.now();
         const ms = Math.max(now - interval.start, 1e-3);

@@ -129,6 +129,9 @@ export interface MetricRow {
   tokens: number;
   ms: number;
   tokensPerSecond: number;
+  /** The interval's last step was skipped as non-finite; steps skipped so far in the run (cumulative). */
+  skipped?: boolean;
+  skippedSteps?: number;
 }
 
 export interface EvalRow {

@@ -5,7 +5,6 @@ import { updateTrainConfig } from '../../src/daemon/config.ts';
 import { TRAIN_CONFIG_FIELDS, defaultTrainConfig, diffConfigs, parseTrainConfig } from '../../src/engine/config/train-config.ts';
 import { ConfigError } from '../../src/engine/errors.ts';
 import { buildProfile, canonicalAnswers, codebookTokens, profileOptions, templateOf } from '../../src/daemon/codebook.ts';
-import { padSlot } from '../../src/daemon/session.ts';
 import { flatten } from '../../src/daemon/config.ts';
 import { buildCodebook } from '../../src/regime3/codebook.ts';
 import { generateExample } from '../../src/regime3/tasks.ts';
@@ -84,14 +83,6 @@ describe('profiles built from the config', () => {
     expect(await canonicalAnswers(new Blob([lines.join('\n')]), 'f.jsonl')).toEqual(['(add 1 2.5)', '(x "é")']);
     const bad = [lines[0], JSON.stringify({ prompt: 'p', response: '(open' })].join('\n');
     await expect(canonicalAnswers(new Blob([bad]), 'bad.jsonl')).rejects.toThrow(/bad\.jsonl:2: the assistant answer is not a canonical S-expression/);
-  });
-
-  it('padSlot grows an optimizer moment with zero columns (the [hidden, vocab] embedding layout)', () => {
-    const a = { name: 'e/m', shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) };
-    expect(Array.from(padSlot(a, [2, 5]).data)).toEqual([1, 2, 3, 0, 0, 4, 5, 6, 0, 0]);
-    expect(Array.from(padSlot(a, [3, 3]).data)).toEqual([1, 2, 3, 4, 5, 6, 0, 0, 0]);
-    expect(padSlot(a, [2, 3])).toBe(a);
-    expect(() => padSlot(a, [1, 3])).toThrow(/cannot grow optimizer slot e\/m/);
   });
 });
 

@@ -212,14 +212,19 @@ describe('regime3 in the daemon', () => {
     fresh.dispose();
   });
 
-  it('growing the vocabulary under LoRA is refused with a clear reason (adapters do not train embeddings)', async () => {
-    const { db, loop, queue, add } = await setup({ 'lora.enabled': true });
+  it('growing the vocabulary under LoRA is refused with a clear reason (adapters do not train embeddings); the file is not charged', async () => {
+    const { db, loop, queue, add, api } = await setup({ 'lora.enabled': true });
     const id = await add('l.jsonl', arithJsonl(8, 1));
     await loop.tick();
     const row = await queue.get(id);
-    expect(row.lastError).toMatch(/new token embeddings \(regime-3 codes\), which LoRA does not train: train its first regime3 file with lora.enabled false/);
+    // a config problem pauses the daemon with the reason; the file waits, no attempt used
+    expect(row.status).toBe('paused');
+    expect(row.attempts).toBe(0);
+    expect(row.reason).toMatch(/new token embeddings \(regime-3 codes\), which LoRA does not train: train its first regime3 file with lora.enabled false/);
+    expect((await db.daemon.get('state'))!.status).toBe('paused');
     expect((await db.models.get('tiny'))!.codebook).toBeDefined(); // built once, kept for the retry without LoRA
     expect((await updateTrainConfig(db, { 'lora.enabled': false })).errors).toEqual([]);
+    await api.resume('LoRA off');
     expect(await loop.runUntilIdle()).toBe('idle');
     expect((await queue.get(id)).status).toBe('completed');
     loop.dispose();

@@ -88,4 +88,23 @@ describe('AdamW', () => {
     expect(step(p3, o3)).not.toEqual(step(p4, o4)); // the loss after the update differs
     expect(() => o2.importState({ step: 1, slots: [{ name: 'w/m', shape: [3], data: new Float32Array(3) }, { name: 'w/v', shape: [3], data: new Float32Array(3) }] }, p2)).toThrow(/shape/);
   });
+
+  it('grows moments on the device with zero columns after a vocabulary grew ([hidden, vocab] layout); no tensor left behind', async () => {
+    const e = tf.variable(tf.tensor2d([[1, 2, 3], [4, 5, 6]]));
+    const params = new Map<string, tf.Variable>([['e', e]]);
+    const opt = new AdamW(opts);
+    opt.apply(params, { e: tf.tensor2d([[1, 1, 1], [1, 1, 1]]) }, 0.01, tf.scalar(1));
+    const before = (await opt.exportState()).slots.map((s) => Array.from(s.data));
+    const n0 = tf.memory().numTensors;
+    const grown = tf.tidy(() => tf.variable(tf.concat([e, tf.zeros([2, 2])], 1))); // as Qwen3Model.resizeVocab does
+    e.dispose();
+    params.set('e', grown);
+    opt.growSlots(params);
+    expect(tf.memory().numTensors).toBe(n0);
+    const after = await opt.exportState();
+    expect(after.slots.map((s) => s.shape)).toEqual([[2, 5], [2, 5]]);
+    after.slots.forEach((s, k) => expect(Array.from(s.data)).toEqual([...before[k].slice(0, 3), 0, 0, ...before[k].slice(3), 0, 0]));
+    expect(() => opt.growSlots(new Map([['e', tf.variable(tf.zeros([1, 5]))]]))).toThrow(/cannot grow optimizer slots of e/);
+    opt.dispose();
+  });
 });

@@ -104,7 +104,7 @@ describe('Supervisor', () => {
     const bundled = { id: 'tiny', name: 'Tiny', ref: 'mem:' };
     const boot = new TrainingLoop({ db, folder: () => folder, bundled });
     await boot.recover();
-    await updateTrainConfig(db, { profile: 'plain_sft', batchSize: 2, maxLength: 32, saveSteps: 2, logEvery: 1, evalSteps: 0, warmupSteps: 0, valFraction: 0, stallTimeoutMs: 1000 });
+    await updateTrainConfig(db, { profile: 'plain_sft', batchSize: 2, maxLength: 32, saveSteps: 2, logEvery: 1, evalSteps: 0, warmupSteps: 0, valFraction: 0, stallTimeoutMs: 1000, sampleTimeLimitMs: 500 });
     const queue = new Queue(db);
     const { itemId } = await queue.add('s.jsonl', new Blob([chatJsonl(12, 's')]), 'normal', false);
     await validateItem(db, itemId!, { tokenizer: await loadTokenizerFrom(folder), template: 'stock' });

@@ -79,7 +79,7 @@ export interface TrainConfig {
   bucketByLength: boolean;
   /** 0–2^32-1: data order, dropout, held-out split. */
   seed: number;
-  /** 1–100000 steps between metric reads (loss, grad norm). */
+  /** 1–100000 steps between metric reads (loss, grad norm); each read waits for the device to finish, so not every step. */
   logEvery: number;
   /** 0–1000000 steps between validation-loss evaluations; 0 = never. */
   evalSteps: number;
@@ -105,7 +105,7 @@ export interface TrainConfig {
   sampleEvery: number;
   /** 100–600000 ms per sample generation. */
   sampleTimeLimitMs: number;
-  /** 1000–86400000 ms without a heartbeat before the supervisor restarts the trainer. */
+  /** 1000–86400000 ms without a heartbeat before the supervisor restarts the trainer; more than sampleTimeLimitMs. */
   stallTimeoutMs: number;
   /** 0.01–1000 passes over a file when no step count is given. */
   epochs: number;
@@ -156,7 +156,7 @@ export const TRAIN_CONFIG_FIELDS: readonly FieldMeta[] = [
   f('pack', 'bool', false, 'Pack examples into rows'),
   f('bucketByLength', 'bool', true, 'Batch examples of similar length'),
   f('seed', 'int', 0, 'Random seed', { min: 0, max: 4294967295 }),
-  f('logEvery', 'int', 1, 'Steps between metric reads', { min: 1, max: 100000 }),
+  f('logEvery', 'int', 10, 'Steps between metric reads (each read waits for the device)', { min: 1, max: 100000 }),
   f('evalSteps', 'int', 50, 'Steps between validation losses (0 = never)', { min: 0, max: 1000000 }),
   f('saveSteps', 'int', 200, 'Steps between checkpoints (0 = at the end only)', { min: 0, max: 1000000 }),
   f('keepCheckpoints', 'int', 3, 'Checkpoints kept per model', { min: 1, max: 1000 }),
@@ -289,6 +289,13 @@ export function parseTrainConfig(partial: unknown, preset?: PresetName): TrainCo
   const cfg = out as unknown as TrainConfig;
   if (cfg.maxLength > cfg.maxContext) {
     throw new ConfigError(`config field "maxLength" (${cfg.maxLength}) must not exceed maxContext (${cfg.maxContext})`, 'maxLength', `at most ${cfg.maxContext}`);
+  }
+  if (cfg.stallTimeoutMs <= cfg.sampleTimeLimitMs) {
+    throw new ConfigError(
+      `config field "stallTimeoutMs" (${cfg.stallTimeoutMs} ms) must be more than sampleTimeLimitMs (${cfg.sampleTimeLimitMs} ms): a sample answer may legally take that long, and the watchdog would restart a healthy trainer`,
+      'stallTimeoutMs',
+      `more than ${cfg.sampleTimeLimitMs}`,
+    );
   }
   if (cfg.gradientCheckpointing && cfg.lora.enabled && cfg.lora.dropout > 0) {
     throw new ConfigError(

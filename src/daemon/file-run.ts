@@ -1,0 +1,213 @@
+/**
+ * One file's stretch of training inside the daemon: runs the engine's `runJob` over the file's examples with the
+ * hooks that obey controls at step boundaries, store metrics every log interval, beat the heartbeat on time, take
+ * timed checkpoints, write each checkpoint as a stream (chunks first, manifest last) and record the file's progress.
+ * What ended it (completed, a control, a full disk) is left on the run for the loop to settle.
+ */
+import { runJob, type JobResult, type LogMetrics, type TrainerState, type TrainSnapshot } from '../engine/train.ts';
+import type { StepMetrics } from '../engine/types.ts';
+import type { TrainConfig } from '../engine/config/train-config.ts';
+import { sampleInterval } from '../engine/config/train-config.ts';
+import { CheckpointStore, type CheckpointTensor } from '../store/checkpoints.ts';
+import type { ControlRow, ItemProgress, MetricRow, QueueItemRow } from '../store/db.ts';
+import type { ControlRepo, DaemonStateRepo, MetricsRepo, ModelRepo } from '../store/state.ts';
+import type { Queue } from './queue.ts';
+import type { FileExamples } from './examples.ts';
+import { sampleAnswer } from './sample.ts';
+import { snapshotTensors, storedState, type Session } from './session.ts';
+import { MetricsBuffer, Pulse, StoreGuard } from './store-writes.ts';
+
+export interface FileRunDeps {
+  queue: Queue;
+  checkpoints: CheckpointStore;
+  state: DaemonStateRepo;
+  controls: ControlRepo;
+  models: ModelRepo;
+  metrics: MetricsRepo;
+  /** A checkpoint at least this often while training. */
+  checkpointEveryMs: number;
+  /** Answers pending "Try it" requests between steps; true when there were some. */
+  answerChats(s: Session): Promise<void>;
+  hasChats(): boolean;
+  /** Observer of every step (tests send controls mid-file). */
+  onStep?(m: StepMetrics, item: QueueItemRow): void | Promise<void>;
+  /** Told once the first step has run on the device (the state leaves `preparing`). */
+  onFirstStep(): Promise<void>;
+}
+
+export class FileRun {
+  /** The control that stopped the job, if one did. */
+  control: ControlRow | null = null;
+  readonly guard = new StoreGuard();
+  /** Progress as of the last complete checkpoint. */
+  progress: ItemProgress;
+  private readonly buffer: MetricsBuffer;
+  private readonly pulse: Pulse;
+  private timed = false;
+  private lastCheckpointAt = Date.now();
+  private stepsSinceCheckpoint = 0;
+  private lastLoss: number | null = null;
+  private lastVal: { step: number; loss: number } | null = null;
+  private started = false;
+
+  constructor(
+    private readonly d: FileRunDeps,
+    private readonly item: QueueItemRow,
+    private readonly s: Session,
+    private readonly examples: FileExamples,
+    /** The session's config with the file's own data-order fields. */
+    private readonly cfg: TrainConfig,
+    carriedMetrics: MetricRow[],
+  ) {
+    this.progress = { ...item.progress };
+    this.buffer = new MetricsBuffer(d.metrics, this.guard, carriedMetrics);
+    this.pulse = new Pulse(d.state, this.guard);
+  }
+
+  /** Why training stopped for a full disk, or null. */
+  get quota(): string | null {
+    return this.guard.quota;
+  }
+
+  /** Runs the file from `resume` (or its start) until it completes or a control, an error or a full disk ends it. */
+  async run(resume: TrainerState | undefined): Promise<JobResult> {
+    const s = this.s;
+    for (;;) {
+      this.timed = false;
+      const result = await runJob(
+        {
+          model: s.model, source: this.examples.train, validation: this.examples.validation, config: this.cfg,
+          padTokenId: s.tokenizer.padTokenId, state: resume, optimizer: s.optimizer, lora: s.lora,
+          startGlobalStep: s.state?.globalStep ?? s.modelRow.step, startTokensSeen: s.state?.tokensSeen ?? 0,
+          nonFiniteBaseline: s.nonFiniteAtLoad,
+        },
+        {
+          beforeStep: () => this.beforeStep(),
+          onStep: (m) => this.onStep(m),
+          onLog: (m) => this.onLog(m),
+          onPhase: () => this.pulse.beat({}, true),
+          onEval: (e) => this.onEval(e.step, e.valLoss),
+          onSample: (st) => this.onSample(st),
+          onCheckpoint: (snap) => this.onCheckpoint(snap),
+        },
+      );
+      s.optimizer = result.optimizer;
+      s.lora = result.lora;
+      s.state = { ...result.state };
+      s.itemId = this.item.id!;
+      if (result.status === 'stopped' && this.timed && !this.quota && !this.control) {
+        resume = { ...result.state };
+        continue; // a timed checkpoint was taken at the job's end: carry on exactly there
+      }
+      return result;
+    }
+  }
+
+  /** Metric rows a full disk kept back, for the next run. */
+  async finish(): Promise<MetricRow[]> {
+    await this.buffer.flush().catch(() => undefined);
+    return this.buffer.take();
+  }
+
+  private async beforeStep(): Promise<'continue' | 'stop'> {
+    if (this.d.hasChats()) await this.d.answerChats(this.s);
+    if (this.quota) return 'stop';
+    const c = (await this.d.controls.pending()).find((r) => r.kind !== 'resume');
+    if (c) {
+      this.control = c;
+      await this.d.controls.markHandled(c.id!);
+      return 'stop';
+    }
+    if (this.stepsSinceCheckpoint > 0 && Date.now() - this.lastCheckpointAt >= this.d.checkpointEveryMs) {
+      this.timed = true;
+      return 'stop';
+    }
+    return 'continue';
+  }
+
+  private async onStep(m: StepMetrics): Promise<void> {
+    this.stepsSinceCheckpoint++;
+    if (!this.started) {
+      this.started = true;
+      await this.d.onFirstStep();
+    }
+    await this.pulse.beat({ step: m.step, totalSteps: m.step + (m.fileSteps - m.fileStep), fileStep: m.fileStep, fileSteps: m.fileSteps, lr: m.lr });
+    await this.d.onStep?.(m, this.item);
+  }
+
+  /** One metric row per log interval: its loss, and speed averaged over the interval (the device has drained). */
+  private async onLog(m: LogMetrics): Promise<void> {
+    const s = this.s;
+    this.lastLoss = m.loss;
+    this.buffer.push({
+      modelId: s.modelRow.id, step: m.step, time: Date.now(), itemId: this.item.id!, fileStep: m.fileStep, loss: m.loss, lr: m.lr,
+      gradNorm: m.gradNorm, tokens: Math.round(m.intervalTokens / m.intervalSteps), ms: m.msPerStep, tokensPerSecond: m.tokensPerSecond,
+      skipped: m.skipped, skippedSteps: m.nonFiniteSkipped,
+    });
+    await this.buffer.flush();
+    await this.pulse.beat({ step: m.step, totalSteps: m.step + (m.fileSteps - m.fileStep), fileStep: m.fileStep, fileSteps: m.fileSteps, loss: m.loss, lr: m.lr, tokensPerSecond: m.tokensPerSecond }, true);
+  }
+
+  private async onEval(step: number, valLoss: number): Promise<void> {
+    this.lastVal = { step, loss: valLoss };
+    await this.guard.write('the validation loss', () =>
+      this.d.metrics.putEval({ modelId: this.s.modelRow.id, step, time: Date.now(), itemId: this.item.id!, valLoss, trainLoss: this.lastLoss, examples: this.examples.validation.size }),
+    );
+    await this.pulse.beat({}, true);
+  }
+
+  private async onSample(st: Readonly<TrainerState>): Promise<void> {
+    const chats = this.examples.heldOutChats;
+    if (chats.length === 0) return;
+    const k = Math.floor(st.globalStep / sampleInterval(this.cfg)) % chats.length;
+    const row = await sampleAnswer(this.s, chats[k], { step: st.globalStep, itemId: this.item.id! });
+    await this.guard.write('a sample answer', () => this.d.metrics.addSample(row));
+    await this.pulse.beat({}, true);
+  }
+
+  /** The checkpoint's tensors as they stream from the device, with a heartbeat every few seconds of a long write. */
+  private async *beating(tensors: AsyncIterable<CheckpointTensor>): AsyncGenerator<CheckpointTensor> {
+    for await (const t of tensors) {
+      await this.pulse.beat();
+      yield t;
+    }
+  }
+
+  private async onCheckpoint(snap: TrainSnapshot): Promise<void> {
+    const s = this.s, id = this.item.id!;
+    const p: ItemProgress = {
+      fileStep: snap.state.fileStep,
+      fileSteps: snap.state.fileSteps,
+      examplesSeen: snap.state.dataPosition * this.cfg.batchSize + snap.state.epoch * this.examples.train.size,
+      dataPosition: snap.state.dataPosition,
+      epoch: snap.state.epoch,
+      skippedSteps: snap.state.fileNonFiniteSkipped ?? 0,
+      dataOrder: snap.state.dataOrder,
+    };
+    await this.buffer.flush();
+    const reason = this.control ? this.control.kind : this.timed ? 'time' : snap.state.fileStep >= snap.state.fileSteps ? 'file end' : 'interval';
+    const res = await this.d.checkpoints.writeStream({
+      modelId: s.modelRow.id,
+      step: snap.step,
+      trainerState: storedState(snap, id, p) as unknown as Record<string, unknown>,
+      trainConfig: snap.config as unknown as Record<string, unknown>,
+      profile: s.profile.name,
+      tokenizerRef: s.modelRow.tokenizerRef,
+      valLoss: this.lastVal?.step === snap.step ? this.lastVal.loss : undefined, // these weights' validation loss ("best" retention)
+      reason,
+    }, this.beating(snapshotTensors(snap))); // one tensor at a time from the device: never the whole checkpoint in memory
+    if (!res.saved) {
+      this.guard.quota ??= res.failed === 'quota'
+        ? `Storage is full: the checkpoint at step ${snap.step} could not be saved (${res.message}). Free space (delete checkpoints), then Resume.`
+        : `Checkpoint at step ${snap.step} failed: ${res.message}`;
+      return;
+    }
+    this.lastCheckpointAt = Date.now();
+    this.stepsSinceCheckpoint = 0;
+    this.progress = p;
+    await this.d.queue.setProgress(id, p);
+    await this.d.models.recordLineage(s.modelRow.id, { itemId: id, fileName: this.item.name, fromStep: snap.step - snap.state.fileStep, toStep: snap.step, outcome: 'in_progress' }, snap.step);
+    await this.d.checkpoints.applyRetention(s.modelRow.id, this.cfg.keepCheckpoints);
+    await this.pulse.beat({}, true);
+  }
+}
