@@ -10,6 +10,8 @@ import { ControlRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
 
 /** Settings key of the person's backend choice (read by the trainer worker). */
 export const BACKEND_SETTING = 'backend';
+/** Setting: the checkpoint whose LoRA adapter the person agreed to merge into the weights (LoRA turned off). */
+export const MERGE_ADAPTER_SETTING = 'lora.mergeAdapterOf';
 import { flatten, loadTrainConfig, updateTrainConfig } from './config.ts';
 import { Queue } from './queue.ts';
 import { SAMPLE_DATASET_NAME, sampleDatasetJsonl } from './sample-dataset.ts';
@@ -60,6 +62,12 @@ export interface ExportOptions {
   dtype?: 'float32' | 'bfloat16';
   /** When given (File System Access API), files are written into it instead of a zip. */
   directory?: FileSystemDirectoryHandle;
+  /**
+   * 'merged' (default): the model folder, a LoRA adapter merged into the weights (W + (alpha/rank)·B·A);
+   * 'adapter': only the LoRA adapter as a PEFT folder (adapter_config.json, adapter_model.safetensors); a
+   * checkpoint without an adapter refuses it.
+   */
+  format?: 'merged' | 'adapter';
 }
 export interface ExportResult {
   /** The streamed zip (absent when written into a directory). */
@@ -77,6 +85,13 @@ export interface ConfigSetResult {
   /** Per-field messages (field, message) when not ok; locked fields say why. */
   errors: { field: string; message: string }[];
   config: ConfigValues;
+}
+
+export interface ResumeAdapter {
+  checkpointId: string;
+  step: number;
+  /** "rank 8, alpha 16 on q_proj, v_proj". */
+  adapter: string;
 }
 
 export type SaveResult = { saved: true } | { saved: false; failed: string };
@@ -123,6 +138,10 @@ export interface WorkbenchApi {
 
   getConfig(): Promise<ConfigValues>;
   setConfig(patch: ConfigValues): Promise<ConfigSetResult>;
+  /** The checkpoint the active model resumes from, when it carries a LoRA adapter (asked before LoRA is turned off). */
+  resumeAdapter(): Promise<ResumeAdapter | null>;
+  /** The person agreed to merge that checkpoint's adapter into the weights when training resumes with LoRA off. */
+  confirmAdapterMerge(checkpointId: string): Promise<void>;
 
   /** "Try it": the active model answers (between training steps while training); streams through onToken. */
   chat(messages: ChatMessage[], opts?: ChatOptions): Promise<ChatReply>;
@@ -279,6 +298,17 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
     async setConfig(patch) {
       const r = await updateTrainConfig(db, patch);
       return { ok: r.ok, errors: r.errors, config: flatten(r.config) };
+    },
+    async resumeAdapter() {
+      const model = await models.active();
+      if (!model) return null;
+      const row = (model.resumeFrom ? await db.checkpoints.get(model.resumeFrom) : undefined) ?? (await ckpts.latest(model.id));
+      if (!row || !row.tensors.some((t) => t.name.startsWith('lora/'))) return null;
+      const l = (row.trainConfig as { lora?: { rank?: number; alpha?: number; targetModules?: string[] } }).lora;
+      return { checkpointId: row.id, step: row.step, adapter: `rank ${l?.rank ?? '?'}, alpha ${l?.alpha ?? '?'} on ${(l?.targetModules ?? []).join(', ')}` };
+    },
+    async confirmAdapterMerge(checkpointId) {
+      await settings.set(MERGE_ADAPTER_SETTING, checkpointId);
     },
     async chat(messages, opts = {}) {
       if (!deps.chat) throw new Error('no trainer runs in this page: the chat answers in the tab that trains');

@@ -73,7 +73,7 @@ export async function startWorkbench(opts: StartOptions = {}): Promise<Workbench
     validate,
     poke: () => supervisor.poke(),
     chat: (messages, o) => supervisor.chat(messages, o),
-    exportCheckpoint: (id, o) => validator.exportCheckpoint(id, o.dtype, o.directory),
+    exportCheckpoint: (id, o) => validator.exportCheckpoint(id, o),
     importModel: (source, name) => validator.importModel(source, name),
     stopChat: () => supervisor.stopChat(),
     preview: {

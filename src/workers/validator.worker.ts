@@ -1,7 +1,7 @@
 /**
  * The validator Web Worker (comlink entry point; wiring only): validates dropped files streaming from their
  * stored Blobs with the active model's tokenizer and profile template, one item after another; also builds
- * checkpoint exports (zip or directory), model imports and the profile / regime-3 previews (it owns the tokenizer)
+ * checkpoint exports (zip or directory, streamed; merged model or LoRA adapter), model imports (streamed into Blobs) and the profile / regime-3 previews (it owns the tokenizer)
  * off the page.
  */
 import * as Comlink from 'comlink';
@@ -13,7 +13,7 @@ import { templateOf } from '../daemon/codebook.ts';
 import { PreviewService, TokenizerCache, type ItemExamplePreview, type Regime3PaneData } from '../daemon/preview.ts';
 import { validateItem } from '../daemon/validate-item.ts';
 import { exportCheckpointAs, importModelSource } from '../daemon/transfer.ts';
-import type { ImportSource } from '../daemon/api.ts';
+import type { ExportOptions, ExportResult, ImportSource } from '../daemon/api.ts';
 import type { ModelRow } from '../store/db.ts';
 
 const db = getDb();
@@ -47,9 +47,12 @@ const api = {
 
 export type ValidatorWorkerApi = typeof api & typeof exporter;
 const exporter = {
-  /** A checkpoint as a Hugging Face folder: a zip Blob, or files written into `directory` (File System Access API). */
-  exportCheckpoint(id: string, dtype: 'float32' | 'bfloat16' | undefined, directory?: FileSystemDirectoryHandle): Promise<{ zip?: Blob; fileName: string; files: string[] }> {
-    return exportCheckpointAs(db, id, { dtype, directory });
+  /**
+   * A checkpoint as a Hugging Face folder (a LoRA adapter merged in), or its PEFT adapter with `format: 'adapter'`:
+   * a zip Blob, or files written into `opts.directory` (File System Access API). Streamed tensor by tensor.
+   */
+  exportCheckpoint(id: string, opts: ExportOptions = {}): Promise<ExportResult> {
+    return exportCheckpointAs(db, id, { dtype: opts.dtype, directory: opts.directory, format: opts.format });
   },
 
   /** Validates an imported folder or zip (engine checkpoint rules, tokenizer) and stores it as a new model. */
