@@ -26,6 +26,8 @@ export interface FileRunDeps {
   metrics: MetricsRepo;
   /** A checkpoint at least this often while training. */
   checkpointEveryMs: number;
+  /** Heartbeat at most this often while busy (default HEARTBEAT_MS). */
+  heartbeatMs?: number;
   /** Answers pending "Try it" requests between steps; true when there were some. */
   answerChats(s: Session): Promise<void>;
   hasChats(): boolean;
@@ -61,7 +63,7 @@ export class FileRun {
   ) {
     this.progress = { ...item.progress };
     this.buffer = new MetricsBuffer(d.metrics, this.guard, carriedMetrics);
-    this.pulse = new Pulse(d.state, this.guard);
+    this.pulse = new Pulse(d.state, this.guard, d.heartbeatMs);
   }
 
   /** Why training stopped for a full disk, or null. */
@@ -79,6 +81,7 @@ export class FileRun {
           model: s.model, source: this.examples.train, validation: this.examples.validation, config: this.cfg,
           padTokenId: s.tokenizer.padTokenId, state: resume, optimizer: s.optimizer, lora: s.lora,
           startGlobalStep: s.state?.globalStep ?? s.modelRow.step, startTokensSeen: s.state?.tokensSeen ?? 0,
+          startNonFiniteSkipped: s.state?.nonFiniteSkipped ?? 0,
           nonFiniteBaseline: s.nonFiniteAtLoad,
         },
         {

@@ -21,9 +21,18 @@ import { Queue } from './queue.ts';
 import { ensureModelCodebook } from './codebook.ts';
 import { applyProfile, disposeSession, nonFiniteWarning, openSession, type Session, type StoredTrainerState } from './session.ts';
 import { FileRun } from './file-run.ts';
+import { MERGE_ADAPTER_SETTING } from './api.ts';
 
-/** Setting: the checkpoint whose LoRA adapter the person agreed to merge into the weights (LoRA turned off). */
-export const MERGE_ADAPTER_SETTING = 'lora.mergeAdapterOf';
+
+/**
+ * True when the config changed something the session's objects were built with (the LoRA adapter, AdamW's
+ * hyperparameters): the session is then reopened from its latest checkpoint, which applies the new values or
+ * refuses them with a reason (a LoRA adapter is never dropped in memory without a word).
+ */
+function bakedChanged(a: TrainConfig, b: TrainConfig): boolean {
+  const baked = (c: TrainConfig) => JSON.stringify([c.lora, c.beta1, c.beta2, c.adamEps, c.weightDecay]);
+  return baked(a) !== baked(b);
+}
 
 /** A failure's kind (non_finite, data, config, ...) and its one-sentence message. */
 export function failureOf(e: unknown): { kind: string; message: string } {
@@ -51,6 +60,8 @@ export interface LoopOptions {
   pollMs?: number;
   /** A checkpoint at least this often while training (default 5 minutes). */
   checkpointEveryMs?: number;
+  /** The trainer's heartbeat at most this often while busy (default HEARTBEAT_MS). */
+  heartbeatMs?: number;
   /** Backend in use and why (shown in the daemon state). */
   backend?: { name: string; reason: string };
   /** Observer of every step (after the store is updated); tests use it to send controls mid-file. */
@@ -239,7 +250,7 @@ export class TrainingLoop {
   private async ensureSession(): Promise<Session> {
     const model = await this.ensureActiveModel();
     const config = await loadTrainConfig(this.o.db);
-    if (this.session && this.session.modelRow.id === model.id && !model.resumeFrom) {
+    if (this.session && this.session.modelRow.id === model.id && !model.resumeFrom && !bakedChanged(this.session.config, config)) {
       this.session.modelRow = model; // the row may have gained a codebook since
       await applyProfile(this.session, config);
       return this.session;
@@ -353,6 +364,7 @@ export class TrainingLoop {
       {
         queue: this.queue, checkpoints: this.checkpoints, state: this.state, controls: this.controls, models: this.models, metrics: this.metrics,
         checkpointEveryMs: this.o.checkpointEveryMs ?? 5 * 60_000,
+        heartbeatMs: this.o.heartbeatMs,
         answerChats: (sess) => this.drainChats(sess),
         hasChats: () => this.chats.length > 0,
         onStep: this.o.onStep,

@@ -95,8 +95,9 @@ export interface TrainJob {
   epochs?: number;
   /** Global step the file starts at when there is no `state` (cumulative across files). */
   startGlobalStep?: number;
-  /** Tokens seen before this file when there is no `state`. */
+  /** Tokens seen and non-finite steps skipped before this file when there is no `state` (cumulative counters). */
   startTokensSeen?: number;
+  startNonFiniteSkipped?: number;
   /**
    * Non-finite values per parameter (nonFiniteCounts) when the weights were loaded; a checkpoint is refused when a
    * parameter has more. Measured at the job's start when absent.
@@ -374,7 +375,7 @@ function startState(job: TrainJob, planLength: number): TrainerState {
     epoch: 0,
     rngState: rngFor(cfg.seed, 0x5eed).state,
     tokensSeen: job.startTokensSeen ?? 0,
-    nonFiniteSkipped: 0,
+    nonFiniteSkipped: job.startNonFiniteSkipped ?? 0,
     consecutiveNonFinite: 0,
     fileNonFiniteSkipped: 0,
     bestValLoss: null,
