@@ -53,7 +53,7 @@ class SliceOnlyBlob extends Blob {
   override text(): Promise<string> {
     throw new Error('the weights file was read whole');
   }
-  override stream(): ReadableStream<Uint8Array> {
+  override stream(): ReturnType<Blob['stream']> {
     throw new Error('the weights file was read whole');
   }
 }
