@@ -113,7 +113,10 @@ export class FileRun {
   }
 
   private async beforeStep(): Promise<'continue' | 'stop'> {
-    if (this.d.hasChats()) await this.d.answerChats(this.s);
+    if (this.d.hasChats()) {
+      await this.d.answerChats(this.s);
+      await this.pulse.beat({}, true);
+    }
     if (this.quota) return 'stop';
     const c = (await this.d.controls.pending()).find((r) => r.kind !== 'resume');
     if (c) {

@@ -53,7 +53,8 @@ export async function chatAnswer(s: Session, req: ChatRequest): Promise<Generate
     maxNewTokens: req.maxNewTokens ?? 256,
     temperature: req.temperature ?? 0,
     processors: procs.processors,
-    timeLimitMs: Math.max(s.config.sampleTimeLimitMs, 60_000),
+    // Answered between steps without a heartbeat: it must end well before the watchdog's limit.
+    timeLimitMs: Math.min(Math.max(s.config.sampleTimeLimitMs, 60_000), s.config.stallTimeoutMs / 2),
     eosTokenIds: [s.tokenizer.eosTokenId],
     decode: (out) => s.tokenizer.decode(out, { skipSpecialTokens: true }),
     forward: s.lora ? { linearHook: s.lora.hook() } : undefined,

@@ -192,7 +192,9 @@ export async function openSession(
   let lora: LoraAdapter | undefined;
   let st: StoredTrainerState | null = null;
   if (!checkpoint) {
-    model = await loadModel(folders.base); // TODO(progress): per-tensor progress once loadModel streams
+    model = await loadModel(folders.base, (p) =>
+      opts.onProgress?.({ phase: 'loading_weights', message: `Loading weights: ${mb(p.loadedBytes)} of ${mb(p.totalBytes)} MB`, done: p.loadedBytes, total: p.totalBytes }),
+    );
   } else {
     st = checkpoint.manifest.trainerState as unknown as StoredTrainerState;
     const weightBytes = checkpoint.manifest.tensors.filter((t) => t.name.startsWith(W)).reduce((n, t) => n + t.byteLength, 0);
