@@ -195,7 +195,7 @@ export class FileRun {
     const res = await this.d.checkpoints.writeStream({
       modelId: s.modelRow.id,
       step: snap.step,
-      trainerState: storedState(snap, id, p) as unknown as Record<string, unknown>,
+      trainerState: storedState(snap, id, p, s.nonFiniteAtLoad) as unknown as Record<string, unknown>,
       trainConfig: snap.config as unknown as Record<string, unknown>,
       profile: s.profile.name,
       tokenizerRef: s.modelRow.tokenizerRef,

@@ -31,6 +31,11 @@ export interface StoredTrainerState {
   /** The item being trained when the checkpoint was taken and its exact position. */
   itemId: number | null;
   progress: ItemProgress | null;
+  /**
+   * Parameters (HF names) that held non-finite values when the weights were loaded, and how many: a damaged model's,
+   * kept as they were. An export refuses a checkpoint whose weights have more.
+   */
+  nonFiniteAtLoad?: Record<string, number>;
 }
 
 export interface Session {
@@ -71,8 +76,12 @@ export async function* snapshotTensors(snap: TrainSnapshot): AsyncGenerator<Chec
   for await (const t of snap.tensors()) yield { name: PREFIX[t.kind] + t.name, dtype: 'float32', shape: t.shape, data: t.data };
 }
 
-export function storedState(snap: TrainSnapshot, itemId: number | null, progress: ItemProgress | null): StoredTrainerState {
-  return { trainer: { ...snap.state }, optimizerStep: snap.optimizerStep, modelConfig: snap.modelConfig, itemId, progress };
+export function storedState(snap: TrainSnapshot, itemId: number | null, progress: ItemProgress | null, nonFiniteAtLoad?: ReadonlyMap<string, number>): StoredTrainerState {
+  const damaged = [...(nonFiniteAtLoad ?? [])].filter(([, n]) => n > 0);
+  return {
+    trainer: { ...snap.state }, optimizerStep: snap.optimizerStep, modelConfig: snap.modelConfig, itemId, progress,
+    ...(damaged.length ? { nonFiniteAtLoad: Object.fromEntries(damaged) } : {}),
+  };
 }
 
 export async function loadTokenizerFrom(folder: FolderReader): Promise<ChatTokenizer> {
