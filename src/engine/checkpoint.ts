@@ -9,7 +9,7 @@ import { CheckpointError, ConfigError } from './errors.ts';
 import { parseModelConfig, toHfConfig, toHfGenerationConfig } from './config/model-config.ts';
 import { Qwen3Model, parameterShapes, type HfTensor } from './model.ts';
 import {
-  dtypeBytes, encodeTensor, readSafetensorsHeader, readTensor, safetensorsHeader,
+  dtypeBytes, encodeTensorPieces, readSafetensorsHeader, readTensor, safetensorsHeader,
   type RangedSource, type SafetensorsHeader, type WriteDtype,
 } from './safetensors.ts';
 import type { ModelConfig } from './types.ts';
@@ -250,7 +250,7 @@ export async function saveTensorStream(
   };
   async function* shardPieces(list: string[]): AsyncGenerator<Uint8Array> {
     yield safetensorsHeader(list.map((name) => ({ name, shape: shapes.get(name)! })), dtype).bytes;
-    for (const name of list) yield encodeTensor((await next(name)).data, dtype);
+    for (const name of list) yield* encodeTensorPieces((await next(name)).data, dtype);
   }
   const written: string[] = [];
   try {

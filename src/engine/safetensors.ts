@@ -223,6 +223,22 @@ export function encodeTensor(data: Float32Array, dtype: WriteDtype): Uint8Array 
   return dtype === 'F32' ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(f32ToBf16(data).buffer);
 }
 
+/** Bytes of BF16 output converted at a time by encodeTensorPieces. */
+export const ENCODE_PIECE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * encodeTensor in pieces: F32 is one view of the data; BF16 is converted `pieceBytes` of output at a time, so a
+ * large tensor never has a whole converted copy beside it.
+ */
+export function* encodeTensorPieces(data: Float32Array, dtype: WriteDtype, pieceBytes = ENCODE_PIECE_BYTES): Generator<Uint8Array> {
+  if (dtype === 'F32') {
+    yield encodeTensor(data, dtype);
+    return;
+  }
+  const step = Math.max(1, Math.floor(pieceBytes / 2));
+  for (let at = 0; at < data.length; at += step) yield encodeTensor(data.subarray(at, Math.min(data.length, at + step)), dtype);
+}
+
 /** Serialises tensors (in the given order) as one safetensors file of F32 or BF16, in memory (small files). */
 export function writeSafetensors(
   tensors: Iterable<[string, HfTensor]>,
