@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initNodeBackend } from '../../src/engine/backend-node.ts';
-import { loadModel, saveModel, type FolderReader, type FolderWriter } from '../../src/engine/checkpoint.ts';
+import { loadModel, saveModel, saveTensorStream, type FolderReader, type FolderWriter } from '../../src/engine/checkpoint.ts';
 import { nodeFolder } from '../../src/engine/node-folder.ts';
-import { Qwen3Model, singleSequence } from '../../src/engine/model.ts';
+import { Qwen3Model, singleSequence, type HfTensor } from '../../src/engine/model.ts';
 import { readSafetensors, writeSafetensors } from '../../src/engine/safetensors.ts';
 import { CheckpointError } from '../../src/engine/errors.ts';
 import type { ModelConfig } from '../../src/engine/types.ts';
@@ -90,6 +90,25 @@ describe('checkpoint folders', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('writes tensors as they arrive in the given order; one out of order, misshapen or missing is named', async () => {
+    const m = Qwen3Model.random(cfg(), 5);
+    const tensors = await m.toTensors();
+    const order = [...tensors.keys()].reverse();
+    const f = memFolder();
+    await saveTensorStream(m.config, order.map((n) => [n, tensors.get(n)!] as [string, HfTensor]), f, { order });
+    expect([...readSafetensors(f.files.get('model.safetensors')!).tensors.keys()]).toEqual(order);
+    const back = await loadModel(f);
+    expect(await logits(back)).toEqual(await logits(m));
+    back.dispose();
+    const names = [...tensors.keys()];
+    await expectError(saveTensorStream(m.config, order.map((n) => [n, tensors.get(n)!] as [string, HfTensor]), memFolder()), /tensor "model.norm.weight" arrived where "model.embed_tokens.weight" was expected/);
+    const bent = names.map((n) => [n, n === 'model.norm.weight' ? { shape: [8], data: new Float32Array(8) } : tensors.get(n)!] as [string, HfTensor]);
+    await expectError(saveTensorStream(m.config, bent, memFolder()), /tensor "model.norm.weight" has shape \[8\]/);
+    await expectError(saveTensorStream(m.config, names.slice(0, 3).map((n) => [n, tensors.get(n)!] as [string, HfTensor]), memFolder()), /the tensors ended before "model.layers.0.self_attn.k_proj.weight"/);
+    await expectError(saveTensorStream(m.config, [], memFolder(), { order: names.slice(1) }), /tensor "model.embed_tokens.weight" is missing/);
+    m.dispose();
   });
 
   it('names a missing tensor, a shape disagreeing with config.json, a missing shard and a missing folder', async () => {

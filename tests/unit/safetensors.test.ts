@@ -1,7 +1,7 @@
 // safetensors codec: F32/F16/BF16 reading, F32/BF16 writing, and every malformed-file case as a CheckpointError.
 import { describe, expect, it } from 'vitest';
 import { CheckpointError } from '../../src/engine/errors.ts';
-import { readSafetensors, writeSafetensors } from '../../src/engine/safetensors.ts';
+import { encodeTensor, encodeTensorPieces, readSafetensors, readSafetensorsHeader, readTensor, writeSafetensors } from '../../src/engine/safetensors.ts';
 import { readNpy, writeNpy } from '../../src/engine/npy.ts';
 
 /** A file from a header object and raw data bytes, with an optional forced header length. */
@@ -40,6 +40,32 @@ describe('safetensors', () => {
     bf.data.forEach((v, i) => expect(Math.abs(v - a.data[i])).toBeLessThanOrEqual(Math.abs(a.data[i]) / 128));
     expect(bf.data[0]).toBe(1);
     expect(bf.data[1]).toBe(-2.5);
+  });
+
+  it('reads a file header first, then each tensor by ranges in small pieces, as a whole read gives it', async () => {
+    const a = { shape: [3, 5], data: Float32Array.from({ length: 15 }, (_, i) => i / 7 - 1) };
+    const b = { shape: [7], data: Float32Array.from({ length: 7 }, (_, i) => 3 - i * 1.5) };
+    for (const dtype of ['F32', 'BF16'] as const) {
+      const bytes = writeSafetensors([['a', a], ['b', b]], dtype);
+      const whole = readSafetensors(bytes).tensors;
+      const ranges: [number, number][] = [];
+      const src = { size: bytes.length, read: async (s: number, e: number) => (ranges.push([s, e]), bytes.slice(s, e)) };
+      const header = await readSafetensorsHeader(src, 'x.safetensors');
+      expect(header.entries.map((e) => [e.name, e.dtype, e.shape])).toEqual([['a', dtype, [3, 5]], ['b', dtype, [7]]]);
+      expect(ranges).toHaveLength(2); // the length, then the JSON
+      for (const e of header.entries) expect(await readTensor(src, header, e, 8)).toEqual(whole.get(e.name)); // 8-byte pieces
+      expect(Math.max(...ranges.slice(2).map(([s, e]) => e - s))).toBeLessThanOrEqual(8);
+    }
+  });
+
+  it('encodes BF16 in pieces exactly as in one go', () => {
+    const data = Float32Array.from({ length: 1001 }, (_, i) => Math.sin(i) * 100);
+    const pieces = [...encodeTensorPieces(data, 'BF16', 64)];
+    expect(pieces.length).toBe(Math.ceil(1001 / 32));
+    const joined = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+    pieces.reduce((at, p) => (joined.set(p, at), at + p.length), 0);
+    expect(joined).toEqual(encodeTensor(data, 'BF16'));
+    expect([...encodeTensorPieces(data, 'F32', 64)]).toHaveLength(1); // F32: the data's own bytes, no copy
   });
 
   it('rounds to nearest even when writing BF16', () => {
