@@ -1,7 +1,7 @@
 // Qwen3Model: golden logits of the reference fixtures (cpu and wasm), packing/padding masks, KV cache,
 // gradients against finite differences (embedding gradient on wasm included), resizeVocab, hooks, memory.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initNodeBackend } from '../../src/engine/backend-node.ts';
@@ -9,19 +9,12 @@ import { loadModel } from '../../src/engine/checkpoint.ts';
 import { nodeFolder } from '../../src/engine/node-folder.ts';
 import { readNpy } from '../../src/engine/npy.ts';
 import { Qwen3Model, singleSequence, EMBED, parameterShapes, embed } from '../../src/engine/model.ts';
-import type { ForwardInputs, ModelConfig } from '../../src/engine/types.ts';
+import type { ForwardInputs } from '../../src/engine/types.ts';
 import { parseModelConfig } from '../../src/engine/config/model-config.ts';
+import { testConfig } from '../matrix/tiny-engine.ts';
 
-const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures/qwen3-reference');
-const haveFixtures = existsSync(FIXTURES);
-if (!haveFixtures) console.warn(`model.test: ${FIXTURES} is absent; golden-logit tests skipped`);
-
-/** A tiny config with a small vocabulary for fast tests. */
-export const testConfig = (over: Partial<ModelConfig> = {}): ModelConfig => ({
-  modelType: 'qwen3', vocabSize: 40, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
-  numKeyValueHeads: 2, headDim: 4, rmsNormEps: 1e-6, ropeTheta: 10000, tieWordEmbeddings: true,
-  maxPositionEmbeddings: 128, torchDtype: 'float32', ...over,
-});
+/** The reference models and their PyTorch logits (tests/fixtures/qwen3-reference/README.md); part of the repository. */
+const FIXTURES = join(import.meta.dirname, '../fixtures/qwen3-reference');
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
@@ -55,7 +48,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
 
     for (const name of ['tied-f32', 'untied-bf16']) {
-      it.skipIf(!haveFixtures)(`matches the reference logits of ${name}`, async () => {
+      it(`matches the reference logits of ${name}`, async () => {
         const dir = join(FIXTURES, name);
         const model = await loadModel(nodeFolder(dir));
         const ids = JSON.parse(readFileSync(join(dir, 'ids.json'), 'utf8')) as number[];
