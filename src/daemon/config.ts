@@ -6,6 +6,7 @@
 import {
   TRAIN_CONFIG_FIELDS,
   parseTrainConfig,
+  presetForModel,
   type PresetName,
   type TrainConfig,
 } from '../engine/config/train-config.ts';
@@ -23,12 +24,9 @@ export interface ConfigUpdate {
   config: TrainConfig;
 }
 
-/** Preset whose defaults apply to a model (by its hidden size; the real 0.6B otherwise). */
+/** Preset whose defaults apply to a model: the engine's presetForModel (by shape, whatever the model is called). */
 export function presetFor(model: Pick<ModelRow, 'config'> | undefined): PresetName {
-  const h = model?.config.hiddenSize;
-  if (h !== undefined && h <= 64) return 'tiny';
-  if (h !== undefined && h <= 256) return 'small';
-  return 'qwen3-0.6b';
+  return presetForModel(model?.config);
 }
 
 /** Dotted keys (`lora.rank`) ↔ nested objects. */

@@ -4,6 +4,8 @@
  * `parseTrainConfig` (rejects unknown keys and out-of-range values with a ConfigError) and `diffConfigs`.
  */
 import { ConfigError } from '../errors.ts';
+import type { ModelConfig } from '../types.ts';
+import { presets } from './model-config.ts';
 
 export type LrSchedule = 'constant' | 'linear' | 'cosine';
 export type LoraTarget = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj';
@@ -205,6 +207,26 @@ export const PRESET_TRAIN_DEFAULTS: Record<PresetName, Partial<TrainConfig>> = {
     gradientCheckpointing: true,
   },
 };
+
+/** The architecture fields that make a model one of the presets (the vocabulary aside: added tokens grow it). */
+const PRESET_SHAPE_KEYS = ['hiddenSize', 'intermediateSize', 'numHiddenLayers', 'numAttentionHeads', 'numKeyValueHeads', 'headDim'] as const;
+
+/** The preset a model is by shape (vocabulary aside), whatever its folder or row is called; undefined when none. */
+export function matchPreset(c: Pick<ModelConfig, (typeof PRESET_SHAPE_KEYS)[number]>): PresetName | undefined {
+  return (Object.keys(PRESET_TRAIN_DEFAULTS) as PresetName[]).find((p) => PRESET_SHAPE_KEYS.every((k) => presets[p][k] === c[k]));
+}
+
+/**
+ * The preset whose training defaults apply to a model: the one it matches by shape; otherwise the nearest by
+ * width (hidden ≤ 64 tiny, ≤ 256 small, else qwen3-0.6b: batch 1, gradient checkpointing); the 0.6B without a model.
+ * The daemon and the CLI both use this, so a model trains with the same defaults everywhere.
+ */
+export function presetForModel(c: Pick<ModelConfig, (typeof PRESET_SHAPE_KEYS)[number]> | undefined): PresetName {
+  if (!c) return 'qwen3-0.6b';
+  const exact = matchPreset(c);
+  if (exact) return exact;
+  return c.hiddenSize <= presets.tiny.hiddenSize ? 'tiny' : c.hiddenSize <= presets.small.hiddenSize ? 'small' : 'qwen3-0.6b';
+}
 
 function getPath(obj: Record<string, unknown>, key: string): unknown {
   const [a, b] = key.split('.');
