@@ -3,7 +3,7 @@
  * Export: a stored checkpoint → config.json, generation_config.json, tokenizer files and model.safetensors (F32 or
  * BF16, sharded with an index above 2 GB), each shard written as its header and then one tensor at a time as the
  * store yields it; a LoRA checkpoint gives the merged model (W + (α/r)·B·A per target, in plain JS) or, on request,
- * its PEFT adapter folder. Targets: a zip built entry by entry with fflate whose pieces are folded into Blobs every
+ * its PEFT adapter folder; weights with more non-finite values than the model was loaded with are refused. Targets: a zip built entry by entry with fflate whose pieces are folded into Blobs every
  * ~64 MB, or a directory (File System Access API, writable streams). A regime-3 model also gets
  * regime3-codebook.json and its codes as added tokens.
  * Import: folder files or a zip (unzipped entry by entry into Blobs), checked from the safetensors headers against
@@ -188,6 +188,12 @@ export function mergeLoraInto(w: Float32Array, outDim: number, inDim: number, a:
   }
 }
 
+function nonFinite(data: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) n++;
+  return n;
+}
+
 /** The adapter's A and B per base weight name, shapes checked against the weights and the rank. */
 async function readAdapter(store: CheckpointStore, manifest: CheckpointRow, lora: LoraConfig): Promise<Map<string, { a: HfTensor; b: HfTensor }>> {
   const byName = new Map<string, HfTensor>();
@@ -232,6 +238,8 @@ export async function exportCheckpoint(db: WorkbenchDb, id: string, target: Expo
     const adapter = await readAdapter(store, manifest, lora); // checks names and shapes
     const tensors: [string, HfTensor][] = [];
     for (const [name, { a, b }] of adapter) tensors.push([peftName(name, 'A'), a], [peftName(name, 'B'), b]);
+    const bad = tensors.find(([, t]) => nonFinite(t.data) > 0);
+    if (bad) throw new CheckpointError(`the checkpoint at step ${manifest.step} has non-finite values in LoRA adapter tensor ${bad[0]}: it is not exported`, id, bad[0]);
     await target.writer.write(ADAPTER_WEIGHTS_FILE, writeSafetensors(tensors, dtype)); // rank-r matrices: small
     const json = peftAdapterConfig(lora, model?.baseModel ?? manifest.modelId);
     await target.writer.write(ADAPTER_CONFIG_FILE, new TextEncoder().encode(JSON.stringify(json, null, 2) + '\n'));
@@ -250,6 +258,13 @@ export async function exportCheckpoint(db: WorkbenchDb, id: string, target: Expo
       const data = t.data as Float32Array; // owned by this read: merged in place
       const ab = adapter.get(name);
       if (ab) mergeLoraInto(data, t.shape[0], t.shape[1], ab.a.data, ab.b.data, lora!.rank, scale);
+      const bad = nonFinite(data), allowed = st.nonFiniteAtLoad?.[name] ?? 0;
+      if (bad > allowed) {
+        throw new CheckpointError(
+          `the checkpoint at step ${manifest!.step} has ${bad} non-finite values in ${name}${ab ? ' (with its LoRA adapter merged)' : ''}${allowed ? `, more than the ${allowed} it was loaded with` : ''}: it is not exported`,
+          id, name,
+        );
+      }
       yield [name, { shape: t.shape, data }];
     }
   }

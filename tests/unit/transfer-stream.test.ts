@@ -1,7 +1,7 @@
 // Streaming import and load: a dropped folder is validated from its safetensors headers and stored as the Blobs given
 // (the weights are never read whole), a zip (deflated or stored) is unzipped entry by entry, malformed headers and
 // tensors that do not fit name the file and tensor, and loadModel reads a folder tensor by tensor from disk, from the
-// store's Blobs and over HTTP (Range, and a server that ignores Range).
+// store's Blobs and over HTTP (Range, and a server that ignores Range). An export refuses weights that turned non-finite.
 import 'fake-indexeddb/auto';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scratchDbs } from './scratch-db.ts';
-import { importModelSource, filesFromZip } from '../../src/daemon/transfer.ts';
+import { exportCheckpointAs, importModelSource, filesFromZip } from '../../src/daemon/transfer.ts';
+import { CheckpointStore } from '../../src/store/checkpoints.ts';
 import { storeFolder, urlFolder } from '../../src/daemon/folders.ts';
 import { loadModel, type FolderReader, type LoadProgress } from '../../src/engine/checkpoint.ts';
 import { nodeFolder } from '../../src/engine/node-folder.ts';
@@ -189,5 +190,32 @@ describe('loadModel by ranges', () => {
       model.dispose();
       expect(log.filter((l) => l.path === 'model.safetensors')).toHaveLength(1);
     });
+  });
+});
+
+describe('export of damaged weights', () => {
+  it('refuses a checkpoint whose weights hold more non-finite values than the model was loaded with, naming the tensor', async () => {
+    const db = freshDb();
+    const m = Qwen3Model.random(TINY_CONFIG, 3);
+    const weights = await m.toTensors();
+    m.dispose();
+    const name = 'model.layers.1.mlp.up_proj.weight';
+    weights.get(name)!.data.fill(NaN, 0, 5);
+    const store = new CheckpointStore(db, 16 * 1024);
+    const write = async (nonFiniteAtLoad?: Record<string, number>) => {
+      const r = await store.write({
+        modelId: 'm', step: 4, trainConfig: {}, profile: 'plain_sft', tokenizerRef: 'mem:', reason: 'test',
+        trainerState: { modelConfig: TINY_CONFIG, optimizerStep: 4, itemId: null, progress: null, ...(nonFiniteAtLoad ? { nonFiniteAtLoad } : {}) },
+        tensors: [...weights].map(([n, t]) => ({ name: `model/${n}`, dtype: 'float32' as const, shape: t.shape, data: t.data })),
+      });
+      if (!r.saved) throw new Error(r.message);
+      return r.id;
+    };
+    const e = await rejection(exportCheckpointAs(db, await write(), { folder: () => folder }));
+    expect(e.message).toMatch(/step 4 has 5 non-finite values in model\.layers\.1\.mlp\.up_proj\.weight: it is not exported/);
+    expect(e.tensor).toBe(name);
+    await rejection(exportCheckpointAs(db, await write({ [name]: 4 }), { folder: () => folder }));
+    const ok = await exportCheckpointAs(db, await write({ [name]: 5 }), { folder: () => folder }); // damaged when loaded: kept as it was
+    expect(ok.files).toContain('model.safetensors');
   });
 });
