@@ -15,7 +15,7 @@ import {
 } from '../engine/checkpoint.ts';
 import { writeSafetensors } from '../engine/safetensors.ts';
 import type { HfTensor } from '../engine/model.ts';
-import { peftName } from '../engine/lora.ts';
+import { peftConfig, peftName } from '../engine/lora.ts';
 import { loadTokenizer } from '../engine/tokenizer.ts';
 import { CheckpointError } from '../engine/errors.ts';
 import type { LoraConfig } from '../engine/config/train-config.ts';
@@ -149,26 +149,6 @@ function loraSettings(manifest: CheckpointRow): LoraConfig {
   return { enabled: true, dropout: 0, ...lora } as LoraConfig;
 }
 
-/** PEFT's adapter_config.json for these LoRA settings (the fields LoraAdapter.peftConfig writes). */
-export function peftAdapterConfig(lora: LoraConfig, baseModel: string): Record<string, unknown> {
-  return {
-    peft_type: 'LORA',
-    task_type: 'CAUSAL_LM',
-    base_model_name_or_path: baseModel,
-    r: lora.rank,
-    lora_alpha: lora.alpha,
-    lora_dropout: lora.dropout,
-    target_modules: [...lora.targetModules],
-    bias: 'none',
-    fan_in_fan_out: false,
-    inference_mode: true,
-    init_lora_weights: true,
-    modules_to_save: null,
-    use_rslora: false,
-    use_dora: false,
-  };
-}
-
 /**
  * W ← W + scale·B·A in place, W [out, in], B [out, r], A [r, in] (Hugging Face layout). Each row's update is
  * summed in float64, then added once (as a merge on the device adds A·B once).
@@ -241,7 +221,7 @@ export async function exportCheckpoint(db: WorkbenchDb, id: string, target: Expo
     const bad = tensors.find(([, t]) => nonFinite(t.data) > 0);
     if (bad) throw new CheckpointError(`the checkpoint at step ${manifest.step} has non-finite values in LoRA adapter tensor ${bad[0]}: it is not exported`, id, bad[0]);
     await target.writer.write(ADAPTER_WEIGHTS_FILE, writeSafetensors(tensors, dtype)); // rank-r matrices: small
-    const json = peftAdapterConfig(lora, model?.baseModel ?? manifest.modelId);
+    const json = peftConfig(lora, model?.baseModel ?? manifest.modelId);
     await target.writer.write(ADAPTER_CONFIG_FILE, new TextEncoder().encode(JSON.stringify(json, null, 2) + '\n'));
     await target.finish();
     return { files: [ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE], fileName: `${safe}-lora.zip` };

@@ -113,22 +113,7 @@ export class LoraAdapter {
 
   /** PEFT's adapter_config.json for this adapter. */
   peftConfig(baseModel: string): Record<string, unknown> {
-    return {
-      peft_type: 'LORA',
-      task_type: 'CAUSAL_LM',
-      base_model_name_or_path: baseModel,
-      r: this.config.rank,
-      lora_alpha: this.config.alpha,
-      lora_dropout: this.config.dropout,
-      target_modules: [...this.config.targetModules],
-      bias: 'none',
-      fan_in_fan_out: false,
-      inference_mode: true,
-      init_lora_weights: true,
-      modules_to_save: null,
-      use_rslora: false,
-      use_dora: false,
-    };
+    return peftConfig(this.config, baseModel);
   }
 
   dispose(): void {
@@ -138,3 +123,23 @@ export class LoraAdapter {
 }
 
 let uid = 0;
+
+/** PEFT's adapter_config.json for an adapter of these settings on `baseModel`. */
+export function peftConfig(lora: LoraConfig, baseModel: string): Record<string, unknown> {
+  return {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: baseModel,
+    r: lora.rank,
+    lora_alpha: lora.alpha,
+    lora_dropout: lora.dropout,
+    target_modules: [...lora.targetModules],
+    bias: 'none',
+    fan_in_fan_out: false,
+    inference_mode: true,
+    init_lora_weights: true,
+    modules_to_save: null,
+    use_rslora: false,
+    use_dora: false,
+  };
+}
