@@ -10,7 +10,7 @@ import { Qwen3Model, EMBED, LM_HEAD, singleSequence, type HfTensor } from '../..
 import { lmHeadLoss } from '../../src/engine/loss.ts';
 import { AdamW } from '../../src/engine/optimizer.ts';
 import { LoraAdapter } from '../../src/engine/lora.ts';
-import { readSnapshot, runJob, type LogMetrics, type SnapshotData, type TrainJob } from '../../src/engine/train.ts';
+import { readSnapshot, runJob, type JobResult, type LogMetrics, type SnapshotData, type TrainHooks, type TrainJob } from '../../src/engine/train.ts';
 import type { TrainConfig } from '../../src/engine/config/train-config.ts';
 import { TrainingError } from '../../src/engine/errors.ts';
 import type { ExampleSource, ForwardInputs, TokenizedExample } from '../../src/engine/types.ts';
@@ -33,8 +33,11 @@ export interface CoreCheck {
 
 // ---------------------------------------------------------------- assertions
 
+/** A check's own finding (as opposed to an error the engine threw). */
+class CheckFailure extends Error {}
+
 function fail(message: string): never {
-  throw new Error(`[${tf.getBackend()}] ${message}`);
+  throw new CheckFailure(`[${tf.getBackend()}] ${message}`);
 }
 function ensure(cond: boolean, message: () => string): asserts cond {
   if (!cond) fail(message());
@@ -54,6 +57,25 @@ const LORA = { enabled: true, rank: 4, alpha: 8, dropout: 0.1, targetModules: ['
 
 function disposeAll(...things: ({ dispose(): void } | undefined | null)[]): void {
   for (const t of things) t?.dispose();
+}
+
+/**
+ * runJob, with an engine error turned into a failure that says which job it was and what its last log read (a grad
+ * norm of NaN with a finite loss points at the norm, for instance). Failures of the hooks' own checks pass through.
+ */
+async function train(what: string, job: TrainJob, hooks: TrainHooks = {}): Promise<JobResult> {
+  let last: LogMetrics | undefined;
+  try {
+    const onLog = async (m: LogMetrics) => {
+      last = m;
+      await hooks.onLog?.(m);
+    };
+    return await runJob(job, { ...hooks, onLog });
+  } catch (e) {
+    if (e instanceof CheckFailure) throw e;
+    const log = last ? ` (last log: step ${last.step}, loss ${last.loss}, grad norm ${last.gradNorm}${last.skipped ? ', skipped' : ''})` : '';
+    fail(`${what}: ${e instanceof Error ? e.message : String(e)}${log}`);
+  }
 }
 
 /** The rejection of `p`, or fail when it resolves. */
@@ -213,7 +235,7 @@ async function nanWeightLeavesStateBitIdentical(maxGradNorm: number): Promise<vo
   const optimizer = newAdamW(config);
   try {
     const source = sourceOf(syntheticExamples(4, 1, { vocab: V }));
-    await runJob({ model, source, config, padTokenId: PAD, steps: 2, optimizer });
+    await train('two normal steps before the NaN', { model, source, config, padTokenId: PAD, steps: 2, optimizer });
     const w = model.weights.get('model.layers.0.mlp.up_proj.weight')!;
     const poisoned = new Float32Array(await w.data());
     poisoned[5] = NaN;
@@ -250,7 +272,7 @@ async function nanEmbeddingRowSkipsOnlyItsBatches(maxGradNorm: number): Promise<
   for (const i of poisoned) examples[i].ids[2] = X; // in the prompt: read by the embedding, not a target
   try {
     // One clean step first, so that the moments exist and are not zero.
-    await runJob({ model, source: sourceOf(examples.filter((_, i) => !poisoned.has(i))), config, padTokenId: PAD, steps: 1, optimizer });
+    await train('one normal step before the NaN', { model, source: sourceOf(examples.filter((_, i) => !poisoned.has(i))), config, padTokenId: PAD, steps: 1, optimizer });
     const E = model.weights.get(EMBED)!; // [H, V]: the token's row is column X
     const [H] = E.shape;
     const e = new Float32Array(await E.data());
@@ -261,7 +283,7 @@ async function nanEmbeddingRowSkipsOnlyItsBatches(maxGradNorm: number): Promise<
     let before: TrainingBytes | undefined;
     let skippedSoFar = 0;
     const tag = (m: LogMetrics) => `maxGradNorm ${maxGradNorm}, step ${m.fileStep} (examples ${read.join(',')})`;
-    const r = await runJob({ model, source, config, padTokenId: PAD, steps: examples.length, optimizer }, {
+    const r = await train('the job over clean and poisoned batches', { model, source, config, padTokenId: PAD, steps: examples.length, optimizer }, {
       beforeStep: async () => {
         read.length = 0;
         before = await trainingBytes(model.weights, optimizer);
@@ -334,14 +356,14 @@ async function interruptedRun(lora: boolean, steps: number, k: number, gradAccum
     const trained = async (r: { lora?: LoraAdapter }, m: Qwen3Model) => bytesOfAll(r.lora ? r.lora.weights : m.weights);
     const m1 = own(Qwen3Model.random(modelConfig, 2));
     const full: number[] = [];
-    const r1 = await runJob(job(m1), { onLog: (m) => void full.push(m.loss) });
+    const r1 = await train('the uninterrupted run', job(m1), { onLog: (m) => void full.push(m.loss) });
     own(r1.optimizer), own(r1.lora);
     const fullEnd = await trained(r1, m1);
 
     const m2 = own(Qwen3Model.random(modelConfig, 2));
     const first: number[] = [];
     let snap: SnapshotData | undefined;
-    const r2 = await runJob(job(m2), {
+    const r2 = await train('the run stopped at the checkpoint', job(m2), {
       onLog: (m) => void first.push(m.loss),
       onCheckpoint: async (s) => void (snap ??= await readSnapshot(s)),
       beforeStep: (s) => (s.globalStep >= k ? 'stop' : 'continue'),
@@ -359,7 +381,7 @@ async function interruptedRun(lora: boolean, steps: number, k: number, gradAccum
     const opt = own(newAdamW(s.config));
     opt.importState(s.optimizer, adapter ? adapter.weights : m3.weights);
     const rest: number[] = [];
-    const r3 = await runJob(job(m3, { state, optimizer: opt, lora: adapter }), { onLog: (m) => void rest.push(m.loss) });
+    const r3 = await train('the resumed run', job(m3, { state, optimizer: opt, lora: adapter }), { onLog: (m) => void rest.push(m.loss) });
     ensure(r3.state.globalStep === steps, () => `the resumed run ended at global step ${r3.state.globalStep}, expected ${steps}`);
     return { full, first, rest, fullEnd, restEnd: await trained(r3, m3), snapshotStep: s.step };
   } finally {
@@ -389,7 +411,7 @@ export async function noGrowthAcrossSteps(): Promise<void> {
   const start = memoryCounts();
   const model = Qwen3Model.random(modelConfig, 31);
   const counts: MemoryCounts[] = [];
-  const r = await runJob({ model, source: sourceOf(syntheticExamples(6, 3, { vocab: V })), config: tinyTrainConfig(), padTokenId: PAD, steps: 5 }, { onStep: () => void counts.push(memoryCounts()) });
+  const r = await train('five steps', { model, source: sourceOf(syntheticExamples(6, 3, { vocab: V })), config: tinyTrainConfig(), padTokenId: PAD, steps: 5 }, { onStep: () => void counts.push(memoryCounts()) });
   for (let i = 2; i < counts.length; i++) ensureSameCounts(`step ${i + 1} vs step 2`, counts[1], counts[i]);
   ensureSameCounts('step 2 vs step 1', counts[0], counts[1]);
   disposeAll(r.optimizer, model);
@@ -409,7 +431,7 @@ export async function noGrowthAcrossImportState(): Promise<void> {
   const optimizer = newAdamW(config);
   let fresh: AdamW | undefined;
   try {
-    await runJob({ model, source: sourceOf(syntheticExamples(4, 4, { vocab: V })), config, padTokenId: PAD, steps: 2, optimizer });
+    await train('two steps to fill the moments', { model, source: sourceOf(syntheticExamples(4, 4, { vocab: V })), config, padTokenId: PAD, steps: 2, optimizer });
     const state = await optimizer.exportState();
     const m0 = memoryCounts();
     optimizer.importState(state, model.weights);
@@ -437,7 +459,7 @@ export async function noGrowthAcrossGrowSlots(): Promise<void> {
   const optimizer = newAdamW(config);
   const source = sourceOf(syntheticExamples(4, 6, { vocab: V }));
   try {
-    await runJob({ model, source, config, padTokenId: PAD, steps: 2, optimizer });
+    await train('two steps before resizeVocab', { model, source, config, padTokenId: PAD, steps: 2, optimizer });
     const before = await optimizer.exportState();
     const H = model.config.hiddenSize, added = 8;
     const m0 = memoryCounts();
@@ -458,7 +480,7 @@ export async function noGrowthAcrossGrowSlots(): Promise<void> {
         }
       }
     }
-    await runJob({ model, source, config, padTokenId: PAD, steps: 1, optimizer });
+    await train('a step after growSlots', { model, source, config, padTokenId: PAD, steps: 1, optimizer });
     ensureSameCounts('a training step after growSlots', m1, memoryCounts());
   } finally {
     disposeAll(optimizer, model);
@@ -477,7 +499,7 @@ export async function noGrowthAcrossLora(): Promise<void> {
     ensureSameCounts('a new LoraAdapter (expected: its A and B matrices)', { numTensors: m0.numTensors + n, numBytes: m0.numBytes + bytes }, memoryCounts());
     lora.dispose();
     ensureSameCounts('a LoraAdapter created and disposed', m0, memoryCounts());
-    const r = await runJob({ model, source: sourceOf(syntheticExamples(4, 7, { vocab: V })), config, padTokenId: PAD, steps: 2 });
+    const r = await train('a LoRA job', { model, source: sourceOf(syntheticExamples(4, 7, { vocab: V })), config, padTokenId: PAD, steps: 2 });
     disposeAll(r.lora, r.optimizer);
     ensureSameCounts('a LoRA job with its adapter and optimizer disposed', m0, memoryCounts());
   } finally {
