@@ -3,7 +3,7 @@
 // Chromium on WebGPU (SwiftShader here: slow, so the checks use tiny shapes; correctness, not speed).
 import { expect, test, type Page } from '@playwright/test';
 import { CHECK_NAMES } from '../matrix/check-names.ts';
-import { buildMatrixBundle, MATRIX_PATH, type MatrixBundle } from '../matrix/browser-bundle.ts';
+import { buildMatrixBundle, MATRIX_PATH } from '../matrix/browser-bundle.ts';
 import type { MatrixApi } from '../matrix/browser-entry.ts';
 
 declare global {
@@ -11,18 +11,16 @@ declare global {
 }
 
 test.describe('webgpu', () => {
-  let bundle: MatrixBundle | undefined;
   let page: Page;
   const errors: string[] = [];
 
   test.beforeAll(async ({ browser }) => {
     test.setTimeout(240_000);
-    bundle = await buildMatrixBundle();
-    const b = bundle;
+    const bundle = await buildMatrixBundle();
     page = await browser.newPage();
     page.on('pageerror', (e) => errors.push(e.message));
     await page.route(`**${MATRIX_PATH}**`, (route) => {
-      const r = b.respond(new URL(route.request().url()).pathname);
+      const r = bundle.respond(new URL(route.request().url()).pathname);
       return r ? route.fulfill(r) : route.fulfill({ status: 404, body: 'not found' });
     });
     await page.goto(`${MATRIX_PATH}index.html`);
