@@ -106,15 +106,26 @@ function rotateHalf(x: tf.Tensor): tf.Tensor {
   return tf.concat([tf.neg(x2), x1], -1);
 }
 
-/** cos and sin of RoPE (Su et al. 2021) for positions [B, T] → each [B, 1, T, hd], float32 like HF. */
-function rotary(positionIds: tf.Tensor2D, headDim: number, theta: number): [tf.Tensor, tf.Tensor] {
+/**
+ * cos and sin of RoPE (Su et al. 2021) for positions [B, T] → each [B, 1, T, hd], float32 like HF. The table is
+ * computed on the host for positions [0, positions) and gathered: the GPU's cos/sin are only accurate to ~2e-4
+ * (WGSL allows 4.9e-4 within [−π, π] and nothing outside), which moved logits by 2e-4 on webgpu. Every position
+ * id must be below `positions` (rows restart at 0 when packed; decoding adds the cache length).
+ */
+function rotary(positionIds: tf.Tensor2D, positions: number, headDim: number, theta: number): [tf.Tensor, tf.Tensor] {
   const half = headDim / 2;
-  const inv = new Float32Array(half);
-  const f = Math.fround; // HF computes 1 / theta^(2i/hd) in float32: round every step the same way
-  for (let i = 0; i < half; i++) inv[i] = f(1 / f(Math.pow(f(theta), f((2 * i) / headDim))));
-  const freqs = tf.mul(tf.expandDims(tf.cast(positionIds, 'float32'), -1), tf.tensor1d(inv)); // [B, T, hd/2]
-  const emb = tf.expandDims(tf.concat([freqs, freqs], -1), 1); // [B, 1, T, hd]
-  return [tf.cos(emb), tf.sin(emb)];
+  const f = Math.fround; // HF computes inv_freq, the angles and their cos/sin in float32: round every step the same way
+  const inv = Array.from({ length: half }, (_, i) => f(1 / f(Math.pow(f(theta), f((2 * i) / headDim)))));
+  const cos = new Float32Array(positions * headDim), sin = new Float32Array(positions * headDim);
+  for (let p = 0; p < positions; p++) {
+    for (let i = 0; i < half; i++) {
+      const a = f(p * inv[i]);
+      cos[p * headDim + i] = cos[p * headDim + half + i] = Math.cos(a);
+      sin[p * headDim + i] = sin[p * headDim + half + i] = Math.sin(a);
+    }
+  }
+  const at = (table: Float32Array) => tf.expandDims(tf.gather(tf.tensor2d(table, [positions, headDim]), positionIds), 1); // [B, 1, T, hd]
+  return [at(cos), at(sin)];
 }
 
 /**
@@ -307,8 +318,8 @@ export class Qwen3Model implements CausalLM {
       }
     }
     let h = tf.reshape(embed(this.w(EMBED) as tf.Tensor2D, tf.reshape(x.inputIds, [B * T])), [B, T, c.hiddenSize]) as tf.Tensor3D;
-    const [cos, sin] = rotary(x.positionIds, c.headDim, c.ropeTheta);
     const offset = cache?.length ?? 0;
+    const [cos, sin] = rotary(x.positionIds, offset + T, c.headDim, c.ropeTheta);
     const segK = cache ? (tf.ones([1, offset + T], 'int32') as tf.Tensor2D) : x.segmentIds;
     const mask = attentionMask(cache ? (tf.ones([1, T], 'int32') as tf.Tensor2D) : x.segmentIds, segK, offset);
     const ks: tf.Tensor4D[] = [], vs: tf.Tensor4D[] = [];

@@ -189,7 +189,9 @@ let uid = 0;
 export function globalNormClip(grads: readonly tf.Tensor[], maxNorm: number): { norm: tf.Scalar; scale: tf.Scalar } {
   return tf.tidy(() => {
     const sq = grads.map((g) => tf.tidy(() => tf.sum(tf.square(g))));
-    const norm = tf.sqrt(sq.length ? tf.addN(sq) : tf.scalar(0)) as tf.Scalar;
+    // A sum over a stack, not addN: TF.js's webgpu AddN binds one storage buffer per input and, past the device's
+    // limit (8 by default), its pipeline is invalid and the whole submit is dropped without an error.
+    const norm = tf.sqrt(sq.length ? tf.sum(tf.stack(sq)) : tf.scalar(0)) as tf.Scalar;
     const scale = (maxNorm > 0 ? tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))) : tf.scalar(1)) as tf.Scalar;
     return { norm, scale };
   });

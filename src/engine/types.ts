@@ -86,7 +86,7 @@ export interface TrainBatch {
   numTargets: number;
 }
 
-/** Tensor inputs of a forward pass, all int32 [B, T]. */
+/** Tensor inputs of a forward pass, all int32 [B, T]; position ids run 0.. within each row (or segment), plus the KV-cache length when decoding. */
 export interface ForwardInputs {
   inputIds: tf.Tensor2D;
   positionIds: tf.Tensor2D;

@@ -12,5 +12,9 @@ test('trains on WebGPU when asked with ?backend=webgpu', async ({ page }) => {
   await waitForStepAtLeast(page, 2, 240_000);
   await expect.poll(() => shownLoss(page)).not.toBeNull();
   expect(Number.isFinite((await shownLoss(page))!)).toBe(true);
+  // Steps really applied: a step whose update the device dropped is counted as skipped (an invalid AddN pipeline once
+  // dropped every update while the loss still looked finite).
+  await expect(page.getByTestId('item-skipped-steps')).toHaveCount(0);
+  await expect(page.locator('[data-testid="queue-item"][data-status="failed"]')).toHaveCount(0);
   await page.screenshot({ path: '/tmp/e2e-webgpu.png', fullPage: true });
 });
