@@ -24,10 +24,10 @@ describe('memory estimate', () => {
     expect(countParameters(qwen3_06b)).toBe(596_049_920);
   });
 
-  it('fits a 24 GB card with batch 1 x 1024 and flags 4096 tokens with advice', () => {
-    const ok = estimateTrainingMemory(qwen3_06b, { batchSize: 1, maxLength: 1024 });
-    expect(judgeMemory(ok, { batchSize: 1, maxLength: 1024 }, { deviceBytes: 24 * GiB }).fits).toBe(true);
-    const big = { batchSize: 1, maxLength: 4096 };
+  it('fits a 24 GB card with batch 1 x 1024 (checkpointing) and flags 4096 tokens with advice', () => {
+    const ok = { batchSize: 1, maxLength: 1024, gradientCheckpointing: true };
+    expect(judgeMemory(estimateTrainingMemory(qwen3_06b, ok), ok, { deviceBytes: 24 * GiB }).fits).toBe(true);
+    const big = { batchSize: 1, maxLength: 4096, gradientCheckpointing: true };
     const verdict = judgeMemory(estimateTrainingMemory(qwen3_06b, big), big, { deviceBytes: 24 * GiB });
     expect(verdict.fits).toBe(false);
     expect(verdict.advice[0]).toMatch(/max length \(now 4096\)/);
