@@ -86,4 +86,33 @@ describe('CLI model commands', () => {
       expect(generateCmd(['--model', join(dir, 'tiny')])).rejects.toThrow(/missing required option --prompt/),
     ]);
   });
+
+  it('--backend: a model too big for the wasm heap is refused on wasm before its weights load, and runs on cpu by default', async () => {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const { toHfConfig, presetConfig } = await import('../../src/engine/config/model-config.ts');
+    const big = join(dir, 'qwen3-0.6b-config-only');
+    mkdirSync(big, { recursive: true });
+    writeFileSync(join(big, 'config.json'), JSON.stringify(toHfConfig(presetConfig('qwen3-0.6b')))); // no weights: they are never read
+    const out = join(dir, 'big.npy');
+    await expect(logits(['--model', big, '--ids', '1,2,3', '--out', out, '--backend', 'wasm'])).rejects.toThrow(
+      /^Running this model \(3 tokens\) needs ~4\.5 GiB of wasm memory .*the wasm heap is 4\.0 GiB .*use WebGPU \(a GPU\), or the cpu backend from the command line \(--backend cpu\)\.$/,
+    );
+    await expect(generateCmd(['--model', join(dir, 'tiny'), '--prompt', 'Hi', '--backend', 'gpu'])).rejects.toMatchObject({ exitCode: 2, message: '--backend must be one of: wasm, cpu; got "gpu"' });
+    // Without --backend the cpu backend takes it (and then finds no weights in this folder).
+    const err: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true));
+    try {
+      await expect(logits(['--model', big, '--ids', '1,2,3', '--out', out])).rejects.toThrow(/safetensors/);
+    } finally {
+      spy.mockRestore();
+      await tf.setBackend('wasm');
+    }
+    expect(err.join('')).toMatch(/^backend: cpu \(passed over wasm: this needs ~4\.5 GiB, more than the 3\.6 GiB the wasm heap holds safely\)/);
+  });
+
+  it('make-model --untied writes a separate lm_head', async () => {
+    await capture(() => makeModel(['--preset', 'tiny', '--out', join(dir, 'untied'), '--untied']));
+    expect(JSON.parse(readFileSync(join(dir, 'untied/config.json'), 'utf8')).tie_word_embeddings).toBe(false);
+    expect(readFileSync(join(dir, 'untied/model.safetensors')).includes(Buffer.from('lm_head.weight'))).toBe(true);
+  });
 });

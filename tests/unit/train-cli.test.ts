@@ -120,3 +120,72 @@ describe('train CLI with the regime3 profile', () => {
     await expect(capture(['--model', join(rdir, 'base'), '--data', join(rdir, 'arith.jsonl'), '--out', join(rdir, 'x'), '--steps', '1', '--profile', 'regime3'])).rejects.toThrow(/--codebook/);
   });
 });
+
+describe('train CLI --backend', () => {
+  let ndir: string;
+  const H = presetConfig('tiny').hiddenSize;
+  afterAll(() => ndir && rmSync(ndir, { recursive: true, force: true }));
+
+  it('an unknown --backend is a usage error listing the valid ones', async () => {
+    const err = await capture(['--model', 'x', '--data', 'y', '--out', 'z', '--backend', 'webgpu']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).exitCode).toBe(2);
+    expect((err as CliError).message).toBe('--backend must be one of: wasm, cpu; got "webgpu"');
+  });
+
+  it('--backend cpu, an untied model whose embedding has a NaN row touched by a quarter of the examples: the skipped step (the last) is marked, exit 0, weights finite elsewhere', async () => {
+    ndir = mkdtempSync(join(tmpdir(), 'train-cli-nan-'));
+    // Untied: with tied embeddings the NaN row is also an LM-head column, so every softmax (every step) is NaN.
+    const config = { ...presetConfig('tiny'), tieWordEmbeddings: false };
+    const { loadTokenizerFromDir } = await import('../../src/engine/data/node-io.ts');
+    const { tokenizeExample, planBatches } = await import('../../src/engine/data/collate.ts');
+    const { rngFor } = await import('../../src/engine/rng.ts');
+    // Four questions of equal token length; one of them (a quarter) holds the poisoned token " tiger".
+    const tok = await loadTokenizerFromDir(tokDir);
+    expect([tok.encode(' tiger').length, tok.encode(' horse').length]).toEqual([1, 1]);
+    const poison = tok.encode(' tiger')[0];
+    const words = ['apple', 'river', 'cloud', 'stone'];
+    const rows = words.map((w, i) => ({ messages: [{ role: 'user', content: `${w} horse` }, { role: 'assistant', content: words[(i + 1) % 4] }] }));
+    const lengthsOf = () => rows.map((r) => tokenizeExample(tok, r.messages as never, { template: 'stock', maxLength: 256 }).ids.length);
+    const lengths = lengthsOf();
+    expect(new Set(lengths).size).toBe(1); // equal lengths: the epoch order depends on the seed alone
+    // The engine's epoch plan (train.ts epochPlan; tiny preset: seed 0, batch 1): poison the last step's example.
+    const order = planBatches(lengths, { batchSize: 1, seed: rngFor(0, 0).state, bucketByLength: true, pack: false, maxLength: 256 }).flat();
+    rows[order[3]].messages[0].content = `${words[order[3]]} tiger`;
+    expect(lengthsOf()).toEqual(lengths);
+    writeFileSync(join(ndir, 'data.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+
+    const tf = await import('@tensorflow/tfjs-core');
+    await tf.setBackend('wasm');
+    const base = await Qwen3Model.random(config, 0).toTensors();
+    const embed = base.get('model.embed_tokens.weight')!; // [V, H]
+    embed.data.fill(NaN, poison * H, (poison + 1) * H);
+    const m = Qwen3Model.fromTensors(config, base);
+    await saveModel(m, nodeFolder(join(ndir, 'base')), { tokenizerJson: readFileSync(join(tokDir, 'tokenizer.json')), tokenizerConfigJson: readFileSync(join(tokDir, 'tokenizer_config.json')) });
+    m.dispose();
+
+    // LoRA keeps the cpu backend's step at ~2 s (full fine-tuning of the 2×152k×64 embeddings: ~17 s); the adapters are
+    // merged into the saved weights, so a NaN that reached them would show in every q/k/v/o projection.
+    const { code, lines } = await capture(['--model', join(ndir, 'base'), '--data', join(ndir, 'data.jsonl'), '--out', join(ndir, 'out'), '--steps', '4', '--batch-size', '1', '--lora', '--backend', 'cpu']);
+    expect(code).toBe(0);
+    expect(tf.getBackend()).toBe('cpu');
+    expect(lines.map((l) => l.skipped)).toEqual([false, false, false, true]);
+    expect(lines.at(-1)).toMatchObject({ step: 4, skipped: true, skipped_total: 1, file_skipped: 1, loss: null, grad_norm: null });
+    expect(lines[2]).toMatchObject({ skipped: false, skipped_total: 0, file_skipped: 0 });
+    expect(typeof lines[2].loss).toBe('number');
+
+    const out = readSafetensors(new Uint8Array(readFileSync(join(ndir, 'out', 'model.safetensors'))));
+    let nonFinite = 0;
+    for (const [name, t] of out.tensors) {
+      const data = t.data as Float32Array;
+      for (let i = 0; i < data.length; i++) {
+        if (Number.isFinite(data[i])) continue;
+        expect(name).toBe('model.embed_tokens.weight');
+        expect(Math.floor(i / H)).toBe(poison);
+        nonFinite++;
+      }
+    }
+    expect(nonFinite).toBe(H); // the poisoned row, and nothing else
+    await tf.setBackend('wasm');
+  });
+});

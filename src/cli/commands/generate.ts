@@ -1,19 +1,21 @@
 /**
  * `generate --model DIR --prompt STR [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K]
- * [--seed N] [--raw]`: the prompt goes through the folder's chat template (as one user turn, thinking
- * off) unless --raw; the generated text streams to stdout.
+ * [--seed N] [--raw] [--backend wasm|cpu]`: the prompt goes through the folder's chat template (as one user turn,
+ * thinking off) unless --raw; the generated text streams to stdout. Without --backend: wasm, or cpu when the model
+ * is too big for the wasm heap (a model too big for the backend asked for is refused before its weights load).
  */
 import { CliError, numberFlag, parseArgs, requiredFlag } from '../args.ts';
 import { loadModelFromDir } from '../../engine/node-folder.ts';
 import { generate } from '../../engine/generate.ts';
-import { initNodeBackend } from '../../engine/backend-node.ts';
+import { BACKEND_USAGE, backendFlag, readConfigFromDir, startBackend } from '../backend.ts';
 import { loadTokenizerFromDir } from '../../engine/data/node-io.ts';
 import { eosTokenIds } from '../../engine/config/model-config.ts';
 import { ValidationError } from '../../engine/errors.ts';
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['model', 'prompt', 'max-new-tokens', 'temperature', 'top-p', 'top-k', 'seed'], ['raw']);
-  if (args.positional.length) throw new CliError(`unexpected argument "${args.positional[0]}"; usage: generate --model DIR --prompt STR [--max-new-tokens N] [--temperature T] [--raw]`, 2);
+  const args = parseArgs(argv, ['model', 'prompt', 'max-new-tokens', 'temperature', 'top-p', 'top-k', 'seed', 'backend'], ['raw']);
+  if (args.positional.length) throw new CliError(`unexpected argument "${args.positional[0]}"; usage: generate --model DIR --prompt STR [--max-new-tokens N] [--temperature T] [--raw] ${BACKEND_USAGE}`, 2);
+  const asked = backendFlag(args);
   const dir = requiredFlag(args, 'model');
   const prompt = requiredFlag(args, 'prompt');
   const maxNewTokens = numberFlag(args, 'max-new-tokens', { integer: true, min: 1, max: 100_000 }) ?? 64;
@@ -33,7 +35,8 @@ export async function run(argv: string[]): Promise<number> {
     : tokenizer.renderChat([{ role: 'user', content: prompt }], { template: 'stock', addGenerationPrompt: true, enableThinking: false });
   const ids = tokenizer.encode(text);
   if (ids.length === 0) throw new CliError('the prompt encodes to no tokens', 2);
-  await initNodeBackend(['wasm', 'cpu']);
+  const backend = await startBackend(asked, await readConfigFromDir(dir), { kind: 'inference', tokens: ids.length + maxNewTokens });
+  process.stderr.write(`backend: ${backend.reason}\n`);
   const model = await loadModelFromDir(dir);
   let printed = 0;
   const result = await generate(model, ids, {

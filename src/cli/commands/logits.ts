@@ -1,6 +1,8 @@
 /**
- * `logits --model DIR (--text STR | --ids 1,2,3) --out FILE.npy`: float32 logits of every position,
- * shape [T, vocab], as NumPy .npy; prints the file path on stdout. --ids needs no tokenizer files.
+ * `logits --model DIR (--text STR | --ids 1,2,3) --out FILE.npy [--backend wasm|cpu]`: float32 logits of every
+ * position, shape [T, vocab], as NumPy .npy; prints the file path on stdout. --ids needs no tokenizer files.
+ * Without --backend: wasm, or cpu when the model is too big for the wasm heap (a model too big for the backend
+ * asked for is refused before its weights load).
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
@@ -8,15 +10,16 @@ import { CliError, flag, parseArgs, requiredFlag } from '../args.ts';
 import { loadModelFromDir } from '../../engine/node-folder.ts';
 import { singleSequence } from '../../engine/model.ts';
 import { writeNpy } from '../../engine/npy.ts';
-import { initNodeBackend } from '../../engine/backend-node.ts';
+import { BACKEND_USAGE, backendFlag, readConfigFromDir, startBackend } from '../backend.ts';
 import { loadTokenizerFromDir } from '../../engine/data/node-io.ts';
 
 /** Positions per LM-head chunk, so full-vocabulary logits never sit in the wasm heap at once. */
 const CHUNK = 64;
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['model', 'text', 'ids', 'out']);
-  if (args.positional.length) throw new CliError(`unexpected argument "${args.positional[0]}"; usage: logits --model DIR (--text STR | --ids 1,2,3) --out FILE.npy`, 2);
+  const args = parseArgs(argv, ['model', 'text', 'ids', 'out', 'backend']);
+  if (args.positional.length) throw new CliError(`unexpected argument "${args.positional[0]}"; usage: logits --model DIR (--text STR | --ids 1,2,3) --out FILE.npy ${BACKEND_USAGE}`, 2);
+  const asked = backendFlag(args);
   const dir = requiredFlag(args, 'model');
   const out = requiredFlag(args, 'out');
   const text = flag(args, 'text'), idsArg = flag(args, 'ids');
@@ -29,11 +32,13 @@ export async function run(argv: string[]): Promise<number> {
     ids = (await loadTokenizerFromDir(dir)).encode(text!);
     if (ids.length === 0) throw new CliError('--text encodes to no tokens', 2);
   }
-  await initNodeBackend(['wasm', 'cpu']);
-  const model = await loadModelFromDir(dir);
-  const V = model.config.vocabSize;
+  const config = await readConfigFromDir(dir);
+  const V = config.vocabSize;
   const bad = ids.find((i) => i >= V);
   if (bad !== undefined) throw new CliError(`token id ${bad} is outside the model's vocabulary of ${V}`, 2);
+  const backend = await startBackend(asked, config, { kind: 'inference', tokens: ids.length });
+  process.stderr.write(`backend: ${backend.reason}\n`);
+  const model = await loadModelFromDir(dir);
   const T = ids.length;
   const result = new Float32Array(T * V);
   const x = singleSequence(ids);

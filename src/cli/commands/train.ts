@@ -1,19 +1,24 @@
 /**
  * `train --model DIR --data FILE [--data FILE ...] --out DIR [--steps N | --epochs E] [--config FILE] [--lr X]
- * [--warmup N] [--batch-size N] [--max-length N] [--log-every N] [--profile NAME] [--codebook FILE] [--lora [--no-merge]]`:
- * trains the files one after another (each continuing from the previous one's weights and optimizer; the
- * global step is cumulative; `--steps` is per file), prints one JSON line per log interval, writes a
+ * [--warmup N] [--batch-size N] [--max-length N] [--log-every N] [--profile NAME] [--codebook FILE] [--lora [--no-merge]]
+ * [--backend wasm|cpu]`: trains the files one after another (each continuing from the previous one's weights and
+ * optimizer; the global step is cumulative; `--steps` is per file), prints one JSON line per log interval, writes a
  * Hugging Face folder (with `--lora --no-merge`, a PEFT adapter folder). With `--profile regime3` the codebook
  * (`--codebook`, else the model folder's regime3-codebook.json) adds its codes as tokens and is saved with the model.
+ * A log line: step, loss, lr, grad_norm, tokens, ms_per_step, tokens_per_s, file, file_step, file_steps, `skipped`
+ * (true when the logged step had a non-finite loss or gradient and changed nothing), skipped_total and
+ * file_skipped (skipped steps so far in the run and in this file). Some skipped steps still exit 0 and write --out;
+ * a file whose every step was skipped is an error. The model's preset (by shape) gives the training defaults.
+ * Without --backend: wasm, or cpu when this run would not fit the wasm heap (asked for a backend that cannot hold
+ * the run: refused before the weights load).
  */
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { CliError, flag, numberFlag, parseArgs, requiredFlag } from '../args.ts';
-import { initNodeBackend } from '../../engine/backend-node.ts';
+import { backendFlag, readConfigFromDir, startBackend } from '../backend.ts';
 import { loadModel, saveModel } from '../../engine/checkpoint.ts';
 import { nodeFolder } from '../../engine/node-folder.ts';
-import { presets, type PresetName } from '../../engine/config/model-config.ts';
-import { parseTrainConfig, type TrainConfig } from '../../engine/config/train-config.ts';
+import { parseTrainConfig, presetForModel, type PresetName, type TrainConfig } from '../../engine/config/train-config.ts';
 import { loadTokenizerFromDir, openFileStream } from '../../engine/data/node-io.ts';
 import { readLines } from '../../engine/data/jsonl.ts';
 import { normalizeRow } from '../../engine/data/normalize.ts';
@@ -28,14 +33,13 @@ import type { CodebookData } from '../../regime3/codebook-types.ts';
 import { join } from 'node:path';
 import type { ChatTokenizer, ExampleSource, ModelConfig, TokenizedExample } from '../../engine/types.ts';
 
-const VALUE_FLAGS = ['model', 'data', 'out', 'steps', 'epochs', 'config', 'lr', 'warmup', 'batch-size', 'max-length', 'log-every', 'profile', 'codebook'];
+const VALUE_FLAGS = ['model', 'data', 'out', 'steps', 'epochs', 'config', 'lr', 'warmup', 'batch-size', 'max-length', 'log-every', 'profile', 'codebook', 'backend'];
 const CODEBOOK_FILE = 'regime3-codebook.json';
 const BOOL_FLAGS = ['lora', 'no-merge'];
 
-/** The preset whose architecture the model has (vocabulary aside), for its default training settings. */
-export function presetOf(c: ModelConfig): PresetName | undefined {
-  const keys = ['hiddenSize', 'intermediateSize', 'numHiddenLayers', 'numAttentionHeads', 'numKeyValueHeads', 'headDim'] as const;
-  return (Object.keys(presets) as PresetName[]).find((p) => keys.every((k) => presets[p][k] === c[k]));
+/** The preset whose training defaults apply to the model (the engine's presetForModel, shared with the daemon). */
+export function presetOf(c: ModelConfig): PresetName {
+  return presetForModel(c);
 }
 
 /** Reads a JSONL file, normalises, transforms with the profile and tokenizes every row; errors name file, line, field. */
@@ -84,11 +88,9 @@ export async function run(argv: string[]): Promise<number> {
   const noMerge = args.flags.has('no-merge');
   if (noMerge && !lora) throw new CliError('--no-merge needs --lora', 2);
 
-  const backend = await initNodeBackend();
-  process.stderr.write(`backend: ${backend.reason}\n`);
-  const folder = nodeFolder(modelDir);
-  const model = await loadModel(folder);
-  const preset = presetOf(model.config);
+  const asked = backendFlag(args);
+  const modelConfig = await readConfigFromDir(modelDir);
+  const preset = presetOf(modelConfig);
 
   const partial = (flag(args, 'config') ? await readConfigFile(flag(args, 'config')!) : {}) as Record<string, unknown>;
   if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) throw new CliError('the --config file must hold a JSON object');
@@ -111,6 +113,9 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
 
+  const backend = await startBackend(asked, modelConfig, { kind: 'training', train: cfg });
+  process.stderr.write(`backend: ${backend.reason}\n`);
+  const model = await loadModel(nodeFolder(modelDir));
   const tokenizer = await loadTokenizerFromDir(modelDir);
   let codebook: CodebookData | undefined;
   if (cfg.profile === 'regime3') {
@@ -139,8 +144,11 @@ export async function run(argv: string[]): Promise<number> {
       },
       {
         onLog: (m) => {
-          const line = { step: m.step, loss: m.loss, lr: m.lr, grad_norm: m.gradNorm, tokens: m.tokens, ms_per_step: Math.round(m.msPerStep * 10) / 10,
-            tokens_per_s: Math.round(m.tokensPerSecond), file: fileIndex, file_step: m.fileStep, file_steps: m.fileSteps, skipped: m.skipped };
+          // JSON has no NaN: a skipped step's loss or norm prints as null.
+          const num = (x: number) => (Number.isFinite(x) ? x : null);
+          const line = { step: m.step, loss: num(m.loss), lr: m.lr, grad_norm: num(m.gradNorm), tokens: m.tokens, ms_per_step: Math.round(m.msPerStep * 10) / 10,
+            tokens_per_s: Math.round(m.tokensPerSecond), file: fileIndex, file_step: m.fileStep, file_steps: m.fileSteps,
+            skipped: m.skipped, skipped_total: m.nonFiniteSkipped, file_skipped: m.fileNonFiniteSkipped };
           process.stdout.write(JSON.stringify(line) + '\n');
         },
       },

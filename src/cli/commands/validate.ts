@@ -1,9 +1,11 @@
 /**
- * `validate FILE --model DIR [--max-length N] [--template stock|chatml] [--skip-invalid-lines]`: streams a
- * JSONL file through the validator with the model folder's tokenizer and prints the report as JSON on
- * stdout. Exit 0 when valid, 1 when not; a missing file or folder is one line on stderr.
+ * `validate FILE --model DIR [--max-length N] [--template stock|chatml] [--skip-invalid-lines] [--backend wasm|cpu]`:
+ * streams a JSONL file through the validator with the model folder's tokenizer and prints the report as JSON on
+ * stdout. Exit 0 when valid, 1 when not; a missing file or folder is one line on stderr. Validation runs the
+ * tokenizer, not the model, so --backend is only checked (accepted like the other commands' for scripts).
  */
 import { CliError, flag, numberFlag, parseArgs, requiredFlag } from '../args.ts';
+import { BACKEND_USAGE, backendFlag } from '../backend.ts';
 import { ValidationError } from '../../engine/errors.ts';
 import { loadTokenizerFromDir, openFileStream } from '../../engine/data/node-io.ts';
 import { validateStream } from '../../engine/data/validate.ts';
@@ -13,8 +15,9 @@ import type { ChatTemplateKind } from '../../engine/types.ts';
 export const DEFAULT_MAX_LENGTH = 2048;
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['model', 'max-length', 'template'], ['skip-invalid-lines']);
-  if (args.positional.length !== 1) throw new CliError('usage: validate FILE --model DIR [--max-length N] [--template stock|chatml] [--skip-invalid-lines]', 2);
+  const args = parseArgs(argv, ['model', 'max-length', 'template', 'backend'], ['skip-invalid-lines']);
+  if (args.positional.length !== 1) throw new CliError(`usage: validate FILE --model DIR [--max-length N] [--template stock|chatml] [--skip-invalid-lines] ${BACKEND_USAGE}`, 2);
+  backendFlag(args);
   const file = args.positional[0];
   const modelDir = requiredFlag(args, 'model');
   const maxLength = numberFlag(args, 'max-length', { integer: true, min: 1 }) ?? DEFAULT_MAX_LENGTH;
