@@ -1,7 +1,10 @@
 /**
  * The InferenceEngine port implemented with this project's engine: model folders read with the
  * checkpoint rules (config.json, safetensors, tokenizer files), Qwen3Model on the fastest Node
- * backend (wasm, else cpu), KV-cached generation and the chunked LM-head loss for eval.
+ * backend (wasm, else cpu; INFERENCE_BACKEND=wasm|cpu picks one), KV-cached generation and the chunked
+ * LM-head loss for eval. Every load and every request is checked first against what the backend can hold
+ * (src/engine/capacity.ts, counting the other models loaded), so a model or request too big for the wasm heap
+ * is refused with the reason instead of answered wrongly.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { loadModel, readModelConfig, type FolderReader } from '../src/engine/checkpoint.ts';
@@ -12,15 +15,50 @@ import { lmHeadLoss, IGNORE_INDEX } from '../src/engine/loss.ts';
 import { singleSequence, type Qwen3Model } from '../src/engine/model.ts';
 import { loadTokenizer } from '../src/engine/tokenizer.ts';
 import { CheckpointError } from '../src/engine/errors.ts';
-import type { ChatMessage, ChatTemplateKind, ChatTokenizer } from '../src/engine/types.ts';
+import { capacityNeed, checkCapacity, formatGiB, type Workload } from '../src/engine/capacity.ts';
+import type { BackendName } from '../src/engine/backend.ts';
+import type { ChatMessage, ChatTemplateKind, ChatTokenizer, ModelConfig } from '../src/engine/types.ts';
 import type { GenOptions, GenOutput, InferenceEngine, InferenceModel } from './model-host.ts';
+import { HttpError } from './http.ts';
+import { totalmem } from 'node:os';
 
 let backendReady: Promise<string> | null = null;
 
-/** Starts the fastest Node backend once (wasm, falling back to cpu). */
+/** The backend chain: INFERENCE_BACKEND (wasm or cpu) alone when set, else wasm then cpu. */
+export function backendPreference(env: string | undefined = process.env.INFERENCE_BACKEND): BackendName[] {
+  if (env === undefined || env === '') return ['wasm', 'cpu'];
+  if (env !== 'wasm' && env !== 'cpu') throw new Error(`INFERENCE_BACKEND must be one of: wasm, cpu; got "${env}"`);
+  return [env];
+}
+
+/** Starts the Node backend once (INFERENCE_BACKEND, else wasm falling back to cpu). */
 export function ensureNodeBackend(): Promise<string> {
-  backendReady ??= initNodeBackend(['wasm', 'cpu']).then((c) => c.name);
+  backendReady ??= Promise.resolve().then(() => initNodeBackend(backendPreference())).then((c) => c.name);
   return backendReady;
+}
+
+/** Models alive in this process with what they hold on the backend (weights and, on wasm, packed copies). */
+const live = new Map<object, number>();
+const heldBytes = (c: ModelConfig, backend: string) => {
+  const n = capacityNeed(c, { kind: 'inference', tokens: 1 }, backend);
+  return n.weightsBytes + n.packedBytes;
+};
+
+/**
+ * Null when `workload` on a model with config `c` fits the backend beside the other live models (`self` excluded),
+ * else the sentence saying why not and what to do. Only weights (`loading`) or the whole need (a request) count.
+ */
+function capacityProblem(c: ModelConfig, workload: Workload, backend: string, self: object | null, loading = false): string | null {
+  let others = 0;
+  for (const [m, bytes] of live) if (m !== self) others += bytes;
+  const instead = backend === 'wasm' ? 'a GPU inference node, or this node with INFERENCE_BACKEND=cpu (slower, no such limit)' : 'a smaller model or a machine with more memory';
+  const alone = checkCapacity(c, workload, backend, { deviceBytes: backend === 'cpu' ? totalmem() : undefined, instead, what: loading ? 'serving this model' : undefined });
+  if (!alone.ok) return alone.message!;
+  const need = loading ? alone.need.weightsBytes : alone.need.totalBytes;
+  if (alone.limitBytes !== undefined && others > 0 && others + need > alone.limitBytes) {
+    return `This needs ~${formatGiB(need)} on the ${backend} backend beside the ~${formatGiB(others)} another loaded model holds, more than the ${formatGiB(alone.limitBytes)} it can hold safely: unload the other model first, or use ${instead}.`;
+  }
+  return null;
 }
 
 async function readJsonFile(folder: FolderReader, name: string): Promise<object> {
@@ -89,7 +127,16 @@ class EngineModel implements InferenceModel {
     readonly tokenizer: ChatTokenizer,
     readonly checkpointStep: number | null,
     private readonly eosIds: number[],
-  ) {}
+    private readonly backend: string,
+  ) {
+    live.set(this, heldBytes(model.config, backend));
+  }
+
+  /** Refuses a request the backend cannot compute correctly (HTTP 400 with the reason). */
+  private checkRequest(tokens: number, cacheTokens: number): void {
+    const problem = capacityProblem(this.model.config, { kind: 'inference', tokens, cacheTokens }, this.backend, this);
+    if (problem) throw new HttpError(400, `${problem} (this request: ${tokens} prompt tokens, up to ${cacheTokens} with the answer)`, 'invalid_request_error');
+  }
 
   chatPrompt(messages: readonly ChatMessage[], template: ChatTemplateKind = 'stock'): string {
     return this.tokenizer.renderChat(messages, { template, addGenerationPrompt: true, enableThinking: false });
@@ -97,6 +144,7 @@ class EngineModel implements InferenceModel {
 
   async generate(prompt: string, opts: GenOptions): Promise<GenOutput> {
     const promptIds = this.tokenizer.encode(prompt);
+    this.checkRequest(promptIds.length, promptIds.length + opts.maxTokens);
     let sent = 0;
     const out = await generate(this.model, promptIds, {
       maxNewTokens: opts.maxTokens,
@@ -136,6 +184,7 @@ class EngineModel implements InferenceModel {
       if (trained) n++;
     }
     if (n === 0) throw new Error('answerLoss: the answer has no trained tokens');
+    this.checkRequest(T, T);
     const loss = tf.tidy(() => {
       const x = singleSequence(enc.ids.subarray(0, T));
       const h = this.model.hidden(x);
@@ -147,14 +196,19 @@ class EngineModel implements InferenceModel {
   }
 
   dispose(): void {
+    live.delete(this);
     this.model.dispose();
   }
 }
 
 async function loadFolder(dir: string): Promise<EngineModel> {
-  await ensureNodeBackend();
+  const backend = await ensureNodeBackend();
   const folder = nodeFolder(dir);
-  await readModelConfig(folder); // config.json first: the most telling error for a wrong folder
+  const config = await readModelConfig(folder); // config.json first: the most telling error for a wrong folder
+  // Before any weight loads: the model must fit alone (weights, packed copies, a short request) and its weights
+  // must fit beside the models already loaded.
+  const problem = capacityProblem(config, { kind: 'inference', tokens: 1 }, backend, null, true);
+  if (problem) throw new CheckpointError(problem, 'config.json');
   const tokenizerJson = await readJsonFile(folder, 'tokenizer.json');
   const tokenizerConfig = await readJsonFile(folder, 'tokenizer_config.json');
   const tokenizer = loadTokenizer(tokenizerJson, tokenizerConfig);
@@ -164,7 +218,7 @@ async function loadFolder(dir: string): Promise<EngineModel> {
     throw new CheckpointError(`the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model.config.vocabSize}`, 'tokenizer.json');
   }
   try {
-    return new EngineModel(model, tokenizer, await readStep(folder), await readEosIds(folder, model, tokenizer));
+    return new EngineModel(model, tokenizer, await readStep(folder), await readEosIds(folder, model, tokenizer), backend);
   } catch (e) {
     model.dispose();
     throw e;
