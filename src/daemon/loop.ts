@@ -14,7 +14,7 @@ import { readModelConfig, type FolderReader } from '../engine/checkpoint.ts';
 import type { StepMetrics } from '../engine/types.ts';
 import { CheckpointStore, DEFAULT_CHUNK_BYTES } from '../store/checkpoints.ts';
 import type { ControlRow, DaemonStatus, ItemProgress, MetricRow, ModelRow, PreparingProgress, QueueItemRow, WorkbenchDb } from '../store/db.ts';
-import { ControlRepo, DaemonStateRepo, MetricsRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
+import { ControlRepo, DaemonStateRepo, EventRepo, MetricsRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
 import { loadTrainConfig } from './config.ts';
 import { loadFileExamples, type FileExamples } from './examples.ts';
 import { Queue } from './queue.ts';
@@ -80,6 +80,7 @@ export class TrainingLoop {
   readonly controls: ControlRepo;
   readonly models: ModelRepo;
   readonly metrics: MetricsRepo;
+  readonly events: EventRepo;
   private session: Session | null = null;
   private running = false;
   private unflushed: MetricRow[] = [];
@@ -93,6 +94,7 @@ export class TrainingLoop {
     this.controls = new ControlRepo(o.db);
     this.models = new ModelRepo(o.db);
     this.metrics = new MetricsRepo(o.db);
+    this.events = new EventRepo(o.db);
   }
 
   /** Start-up after a (re)load: orphan chunks swept, items left processing requeued, the state reconciled. */
@@ -261,10 +263,16 @@ export class TrainingLoop {
     const ckptRow = await this.resumeCheckpoint(model);
     const source = ckptRow ? { manifest: ckptRow, read: (only: (name: string) => boolean) => this.checkpoints.streamTensors(ckptRow, only) } : null;
     const mergeOf = await new SettingsRepo(this.o.db).get<string>(MERGE_ADAPTER_SETTING);
+    const mergeAdapter = ckptRow !== undefined && mergeOf === ckptRow.id;
     this.session = await openSession(model, config, { base: this.o.folder(model.baseRef), tokenizer: this.o.folder(model.tokenizerRef) }, source, {
       onProgress: this.progressReporter(),
-      mergeAdapter: ckptRow !== undefined && mergeOf === ckptRow.id,
+      mergeAdapter,
     });
+    const damaged = nonFiniteWarning(this.session);
+    if (damaged) await this.events.add({ kind: 'warning', message: damaged, modelId: model.id, checkpointId: ckptRow?.id });
+    if (mergeAdapter && source?.manifest.tensors.some((t) => t.name.startsWith('lora/'))) {
+      await this.events.add({ kind: 'warning', message: `The LoRA adapter of the checkpoint at step ${ckptRow!.step} was merged into the weights (LoRA turned off, confirmed); that checkpoint keeps the adapter.`, modelId: model.id, checkpointId: ckptRow!.id });
+    }
     if (model.resumeFrom) {
       await this.models.update(model.id, { resumeFrom: undefined });
       if (ckptRow) await this.metrics.truncateAfter(model.id, ckptRow.step);
@@ -447,12 +455,16 @@ export class TrainingLoop {
   private async fail(item: QueueItemRow, e: unknown): Promise<Outcome> {
     const { kind, message } = failureOf(e);
     this.o.log?.(`training "${item.name}" failed (${kind}): ${message}`);
+    const modelId = (await this.models.active())?.id;
     if (kind === 'config') {
+      await this.events.add({ kind: 'failure', errorKind: kind, message: `${item.name} was not started: ${message}`, action: 'Change the training config, then Resume.', modelId, itemId: item.id });
       await this.queue.setStatus(item.id!, 'paused', message);
       await this.state.set({ status: 'paused', currentItemId: null, reason: `Paused before ${item.name}: ${message}`, preparing: null });
       return 'paused';
     }
     const verdict = kind === 'non_finite' || kind === 'data' ? await this.queue.failNow(item.id!, message, kind) : await this.queue.failAttempt(item.id!, message, kind);
+    const action = kind === 'non_finite' ? 'Lower the learning rate or check the data and the model, then Retry the file.' : kind === 'data' ? 'Fix the file and drop it again.' : verdict === 'retry' ? 'It will be retried from the low queue.' : 'Retry it when the cause is fixed.';
+    await this.events.add({ kind: 'failure', errorKind: kind, message: `${item.name} ${verdict === 'retry' ? 'failed and will be retried' : 'failed'}: ${message}`, action, modelId, itemId: item.id });
     await this.state.set({ status: 'idle', currentItemId: null, reason: `${item.name}: ${verdict === 'retry' ? 'will retry' : 'failed'} (${kind}: ${message})`, preparing: null });
     return 'failed';
   }

@@ -4,7 +4,7 @@
  * at most 3 restarts in 5 minutes, after which the daemon state is `crashed` with the error kind.
  */
 import type { WorkbenchDb } from '../store/db.ts';
-import { ControlRepo, DaemonStateRepo } from '../store/state.ts';
+import { ControlRepo, DaemonStateRepo, EventRepo } from '../store/state.ts';
 import { loadTrainConfig } from './config.ts';
 import type { ChatMessage } from '../engine/types.ts';
 import type { ChatOptions, ChatReply } from './api.ts';
@@ -54,12 +54,14 @@ export class Supervisor {
   private generation = 0;
   private readonly state: DaemonStateRepo;
   private readonly controls: ControlRepo;
+  private readonly events: EventRepo;
   private role: 'trainer' | 'waiting' = 'trainer';
   crashed = false;
 
   constructor(private readonly o: SupervisorOptions) {
     this.state = new DaemonStateRepo(o.db);
     this.controls = new ControlRepo(o.db);
+    this.events = new EventRepo(o.db);
   }
 
   private now(): number {
@@ -135,11 +137,13 @@ export class Supervisor {
       this.crashed = true;
       this.o.log?.(`trainer crashed (${kind}): ${message}; not restarting`);
       await this.state.set({ status: 'crashed', errorKind: kind, error: message, reason: `Crashed ${this.restarts.length + 1} times in ${Math.round(windowMs / 60000)} minutes (${kind}): ${message}` });
+      await this.events.add({ kind: 'crash', errorKind: kind, message: `The trainer failed ${this.restarts.length + 1} times in ${Math.round(windowMs / 60000)} minutes and was not restarted: ${message}`, action: 'Press Resume to start it again.' });
       return;
     }
     this.restarts.push(now);
     this.o.log?.(`trainer failed (${kind}): ${message}; restart ${this.restarts.length}`);
     await this.state.set({ errorKind: kind, error: message, reason: `Restarting after ${kind}: ${message}` });
+    await this.events.add({ kind: 'restart', errorKind: kind, message: `The trainer was restarted (${this.restarts.length} of ${this.o.maxRestarts ?? 3} in ${Math.round(windowMs / 60000)} minutes): ${message}` });
     await this.spawn();
   }
 

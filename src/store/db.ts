@@ -13,6 +13,8 @@
  * - `models`: id, name, architecture config, tokenizer reference, lineage, active flag.
  * - `settings`: key/value (train config, backend override, ...); `daemon`: the persisted daemon state (key 'state');
  *   `controls`: pause/resume/stop/skip requests with reason and timestamp.
+ * - `events`: the event log the person reads: every failure, restart, automatic deletion, rollback and warning,
+ *   with what to do about it (version 2).
  */
 import { Dexie, type EntityTable, type Table } from 'dexie';
 import type { ModelConfig } from '../engine/types.ts';
@@ -281,6 +283,24 @@ export interface PreparingProgress {
   total?: number;
 }
 
+export type EventKind = 'failure' | 'fault' | 'restart' | 'crash' | 'deletion' | 'rollback' | 'warning';
+
+/** One entry of the event log: what happened, in one sentence, and what the person can do about it. */
+export interface EventRow {
+  id?: number;
+  at: number;
+  kind: EventKind;
+  message: string;
+  /** The suggested action, when there is one ("Free space, then Resume"). */
+  action?: string;
+  /** The failure's or fault's type (out_of_memory, device_lost, non_finite, data, quota, internal ...). */
+  errorKind?: string;
+  modelId?: string;
+  itemId?: number;
+  checkpointId?: string;
+  detail?: Record<string, unknown>;
+}
+
 export interface ControlRow {
   id?: number;
   kind: ControlKind;
@@ -303,6 +323,7 @@ export class WorkbenchDb extends Dexie {
   settings!: EntityTable<SettingRow, 'key'>;
   daemon!: EntityTable<DaemonStateRow, 'key'>;
   controls!: EntityTable<ControlRow, 'id'>;
+  events!: EntityTable<EventRow, 'id'>;
 
   constructor(name = 'training-workbench') {
     super(name);
@@ -321,6 +342,7 @@ export class WorkbenchDb extends Dexie {
       daemon: 'key',
       controls: '++id, at',
     });
+    this.version(2).stores({ events: '++id, at, kind, modelId' });
   }
 }
 

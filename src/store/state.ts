@@ -1,13 +1,14 @@
 /**
  * Small repositories over the store: the persisted daemon state, control requests (pause/resume/stop/skip with
  * reason and timestamp), settings (key/value), models (active flag, lineage), and the metrics/evals/samples
- * history keyed by model and step. Each takes the database as its injected I/O.
+ * history keyed by model and step, and the event log. Each takes the database as its injected I/O.
  */
 import type {
   ControlKind,
   ControlRow,
   DaemonStateRow,
   EvalRow,
+  EventRow,
   LineageEntry,
   MetricRow,
   ModelRow,
@@ -172,5 +173,26 @@ export class MetricsRepo {
   async truncateAfter(modelId: string, step: number): Promise<void> {
     await this.db.metrics.where('[modelId+step]').between([modelId, step + 1], [modelId, Infinity]).delete();
     await this.db.evals.where('[modelId+step]').between([modelId, step + 1], [modelId, Infinity]).delete();
+  }
+}
+
+/** The event log: appended by the daemon and the supervisor, read by the page, exported with the control history. */
+export class EventRepo {
+  constructor(private readonly db: WorkbenchDb) {}
+
+  async add(e: Omit<EventRow, 'id' | 'at'> & { at?: number }): Promise<EventRow> {
+    const row: EventRow = { ...e, at: e.at ?? Date.now() };
+    row.id = (await this.db.events.add(row)) as number;
+    return row;
+  }
+
+  /** The newest `limit` events, newest first. */
+  async latest(limit = 200): Promise<EventRow[]> {
+    return this.db.events.orderBy('at').reverse().limit(limit).toArray();
+  }
+
+  /** Every event and every control request, oldest first, as one JSON-safe record (the page's "Export log"). */
+  async exportLog(): Promise<{ exportedAt: number; events: EventRow[]; controls: ControlRow[] }> {
+    return { exportedAt: Date.now(), events: await this.db.events.orderBy('at').toArray(), controls: await this.db.controls.orderBy('at').toArray() };
   }
 }

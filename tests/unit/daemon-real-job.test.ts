@@ -97,6 +97,10 @@ describe('the daemon on the real path', () => {
     expect(runs.find((r) => r.itemId === bad)).toMatchObject({ outcome: 'failed', error: { kind: 'non_finite' } });
     expect(runs.find((r) => r.itemId === mixed)).toMatchObject({ outcome: 'completed', skippedSteps: b.progress.skippedSteps });
     expect((await db.metrics.toArray()).some((m) => m.skipped)).toBe(true);
+    // the event log says what happened and what to do
+    const events = await loop.events.latest();
+    expect(events.find((e) => e.kind === 'failure')).toMatchObject({ errorKind: 'non_finite', itemId: bad, action: expect.stringMatching(/Lower the learning rate/) });
+    expect(events.some((e) => e.kind === 'warning' && /non-finite values/.test(e.message))).toBe(true);
 
     // the damaged weights are a warning, not a refusal; checkpoints are written, with the damage as it was and nothing more
     expect((await db.daemon.get('state'))!.warnings!.join(' ')).toMatch(/non-finite values in 1 parameter: model.embed_tokens.weight \(32\)/);
