@@ -7,6 +7,41 @@ import { PRIORITIES } from '../../store/db.ts';
 import { checkpoints$, daemonState$, evals$, models$, queueItems$ } from '../../store/queries.ts';
 import { queueStepsLeft, stepsLeft, type StepsConfig } from '../lib/eta.ts';
 import { MetricHistoryReader, SampleTotals, emptyHistory, type LossHistory } from '../lib/history-reader.ts';
+import type { GpuAdapterSummary } from '../../engine/backend.ts';
+import { DEVICE_MEMORY_SETTING, deviceMemory } from '../../daemon/preflight.ts';
+import { SettingsRepo } from '../../store/state.ts';
+
+/** What the page's WebGPU adapter says about itself and its buffer limits (null: no WebGPU adapter). */
+export interface AdapterProbe {
+  info: GpuAdapterSummary;
+  maxStorageBufferBindingSize?: number;
+  maxBufferSize?: number;
+}
+
+interface GpuLike {
+  requestAdapter(): Promise<{
+    info?: Omit<GpuAdapterSummary, 'isFallbackAdapter'> & { isFallbackAdapter?: boolean };
+    isFallbackAdapter?: boolean;
+    limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+  } | null>;
+}
+
+/** Asks for the WebGPU adapter once: its info (for the device-memory table) and buffer limits. */
+async function probeAdapter(): Promise<AdapterProbe | null> {
+  const gpu = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
+  try {
+    const a = gpu ? await gpu.requestAdapter() : null;
+    if (!a) return null;
+    const i = a.info ?? {};
+    return {
+      info: { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description, isFallbackAdapter: a.isFallbackAdapter ?? i.isFallbackAdapter ?? false },
+      maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize,
+      maxBufferSize: a.limits.maxBufferSize,
+    };
+  } catch {
+    return null;
+  }
+}
 
 export type { LossHistory } from '../lib/history-reader.ts';
 
@@ -29,6 +64,12 @@ export class WorkbenchState {
   etaMsPerToken = $state<number | null>(null);
   /** 'waiting' when another tab holds the training lock: this tab only watches. */
   role = $state<'trainer' | 'waiting'>('trainer');
+  /** Device memory in bytes the person set in the memory panel (settings DEVICE_MEMORY_SETTING; null: not set). */
+  deviceMemorySetting = $state<number | null>(null);
+  /** The page's WebGPU adapter (undefined until asked, null when there is none). */
+  adapter = $state.raw<AdapterProbe | null | undefined>(undefined);
+  /** The device memory to check training against: the setting, else the known-adapter table, else unknown. */
+  device = $derived(deviceMemory(this.deviceMemorySetting, this.adapter?.info));
 
   activeModel = $derived(this.models.find((m) => m.active === 1));
   currentItem = $derived(this.queue.find((q) => q.id === this.daemon?.currentItemId));
@@ -72,6 +113,13 @@ export class WorkbenchState {
         error: console.error,
       }),
     );
+    this.subs.push(
+      liveQuery(() => this.db.settings.get(DEVICE_MEMORY_SETTING)).subscribe({
+        next: (row) => (this.deviceMemorySetting = typeof row?.value === 'number' && row.value > 0 ? row.value : null),
+        error: console.error,
+      }),
+    );
+    void probeAdapter().then((a) => (this.adapter = a));
     this.timers.push(setInterval(() => void this.readNewMetrics(), 1000));
     const storage = () => this.storageEstimate().then((s) => (this.storage = s), () => undefined);
     void storage();
@@ -87,6 +135,12 @@ export class WorkbenchState {
 
   setRole(role: 'trainer' | 'waiting'): void {
     this.role = role;
+  }
+
+  /** Stores the device memory (bytes; null: forget it and use the adapter table's guess again). */
+  async setDeviceMemory(bytes: number | null): Promise<void> {
+    if (bytes !== null && !(Number.isFinite(bytes) && bytes > 0)) throw new Error(`device memory must be a positive number of bytes, got ${bytes}`);
+    await new SettingsRepo(this.db).set(DEVICE_MEMORY_SETTING, bytes);
   }
 
   /** Changes the smoothing weight and recomputes the smoothed series. */
