@@ -15,6 +15,7 @@ export const DEVICE_MEMORY_SETTING = 'deviceMemoryBytes';
 
 /** The backend a run will use, with the WebGPU adapter's limits when known. */
 export interface PreflightBackend {
+  /** 'webgpu', 'webgl', 'wasm' or 'cpu'; the daemon state's "webgpu (adapter name)" form is read as its first word. */
   name: string;
   maxStorageBufferBindingSize?: number;
   maxBufferSize?: number;
@@ -107,7 +108,8 @@ function bindingProblem(input: PreflightInput, e: MemoryEstimate, binding: numbe
  * Whether a run of `train` on `model` fits `backend` (and the device): on wasm, against the heap the capacity rule
  * allows (wrong numbers past it); elsewhere against `deviceBytes` when known and the adapter's buffer limits.
  */
-export function preflight(input: PreflightInput): PreflightResult {
+export function preflight(given: PreflightInput): PreflightResult {
+  const input = { ...given, backend: { ...given.backend, name: given.backend.name.trim().split(/[\s(]/)[0].toLowerCase() } };
   const { model, train, backend } = input;
   const estimate = estimateTrainingMemory(model, train);
   const needBytes = capacityNeed(model, { kind: 'training', train }, backend.name).totalBytes;

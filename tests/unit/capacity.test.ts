@@ -90,7 +90,7 @@ describe('preflight', () => {
   });
 
   it('on a GPU: the 0.6B preset fits 24 GiB, without checkpointing it does not and says to turn it on', () => {
-    const gpu = { name: 'webgpu', maxStorageBufferBindingSize: GiB, maxBufferSize: GiB };
+    const gpu = { name: 'webgpu (NVIDIA GeForce RTX 4090)', maxStorageBufferBindingSize: GiB, maxBufferSize: GiB }; // as the daemon state names it
     expect(preflight({ model: q06, train: cfg06, backend: gpu, deviceBytes: 24 * GiB })).toMatchObject({ ok: true, problems: [], notes: [] });
     const off = preflight({ model: q06, train: { ...cfg06, gradientCheckpointing: false }, backend: gpu, deviceBytes: 24 * GiB });
     expect(off.ok).toBe(false);
