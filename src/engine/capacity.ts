@@ -130,9 +130,15 @@ export function checkCapacity(c: ModelConfig, workload: Workload, backend: Backe
   const limit = backendLimitBytes(backend) ?? opts.deviceBytes;
   if (limit === undefined || need.totalBytes <= limit) return { ok: true, need, limitBytes: limit };
   const what = opts.what ?? (workload.kind === 'inference' ? `running this model (${workload.tokens} tokens)` : 'training this model with this config');
+  const parts = [
+    `weights ${formatGiB(need.weightsBytes)}`,
+    `XNNPACK's packed copy ${formatGiB(need.packedBytes)}`,
+    need.trainingStateBytes > 0 ? `gradients and moments ${formatGiB(need.trainingStateBytes)}` : '',
+    need.activationsBytes > 0.1 * need.totalBytes ? `activations ${formatGiB(need.activationsBytes)}` : '',
+  ].filter(Boolean);
   const message =
     backend === 'wasm'
-      ? `${what[0].toUpperCase()}${what.slice(1)} needs ~${formatGiB(need.totalBytes)} of wasm memory (weights ${formatGiB(need.weightsBytes)} plus XNNPACK's packed copy ${formatGiB(need.packedBytes)}${need.trainingStateBytes ? `, gradients and moments ${formatGiB(need.trainingStateBytes)}` : ''}); the wasm heap is ${formatGiB(WASM_HEAP_BYTES)} and past ~${formatGiB(WASM_USABLE_BYTES)} TF.js computes wrong numbers without an error: use ${opts.instead ?? 'WebGPU (a GPU), or the cpu backend from the command line (--backend cpu)'}.`
+      ? `${what[0].toUpperCase()}${what.slice(1)} needs ~${formatGiB(need.totalBytes)} of wasm memory (${parts.join(', ')}); the wasm heap is ${formatGiB(WASM_HEAP_BYTES)} and past ~${formatGiB(WASM_USABLE_BYTES)} TF.js computes wrong numbers without an error: use ${opts.instead ?? 'WebGPU (a GPU), or the cpu backend from the command line (--backend cpu)'}.`
       : `${what[0].toUpperCase()}${what.slice(1)} needs ~${formatGiB(need.totalBytes)} on the ${backend} backend but the device has ${formatGiB(limit)}: use ${opts.instead ?? 'a smaller model or a device with more memory'}.`;
   return { ok: false, need, limitBytes: limit, message };
 }
