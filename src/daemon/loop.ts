@@ -21,6 +21,9 @@ import { Queue } from './queue.ts';
 import { ensureModelCodebook } from './codebook.ts';
 import { applyProfile, disposeSession, nonFiniteWarning, openSession, type Session, type StoredTrainerState } from './session.ts';
 import { FileRun } from './file-run.ts';
+import { getBackend } from '@tensorflow/tfjs-core';
+import type { GpuAdapterSummary } from '../engine/backend.ts';
+import { DEVICE_MEMORY_SETTING, deviceMemory, preflight } from './preflight.ts';
 import { MERGE_ADAPTER_SETTING } from './api.ts';
 
 
@@ -63,7 +66,7 @@ export interface LoopOptions {
   /** The trainer's heartbeat at most this often while busy (default HEARTBEAT_MS). */
   heartbeatMs?: number;
   /** Backend in use and why (shown in the daemon state). */
-  backend?: { name: string; reason: string };
+  backend?: { name: string; reason: string; adapterInfo?: GpuAdapterSummary; limits?: { maxStorageBufferBindingSize?: number; maxBufferSize?: number } };
   /** Observer of every step (after the store is updated); tests use it to send controls mid-file. */
   onStep?(m: StepMetrics, item: QueueItemRow): void | Promise<void>;
   log?(msg: string): void;
@@ -305,6 +308,7 @@ export class TrainingLoop {
    * (a resumed file keeps those it started with), and its examples tokenized. Each phase shows in `preparing`.
    */
   private async prepare(item: QueueItemRow): Promise<{ s: Session; examples: FileExamples; cfg: TrainConfig }> {
+    const notes = await this.checkFits(item);
     // A regime3 model's codebook is built from its first regime3 file, before the session adds its codes as tokens.
     await ensureModelCodebook(this.o.db, await this.ensureActiveModel(), await loadTrainConfig(this.o.db), item);
     const s = await this.ensureSession();
@@ -313,7 +317,7 @@ export class TrainingLoop {
     const cfg = withDataOrder(s.config, order);
     const changed = order ? dataOrderChanges(order, s.config) : [];
     const kept = changed.length ? `${item.name} continues with the data order it started with (${changed.map((c) => c.replace(/ → .*/, '')).join(', ')}); the new values apply from the next file.` : null;
-    await this.state.set({ warnings: [...(kept ? [kept] : []), ...this.sessionWarnings(s)] });
+    await this.state.set({ warnings: [...(kept ? [kept] : []), ...this.sessionWarnings(s), ...notes] });
     const file = await this.o.db.files.get(item.fileId);
     if (!file) throw new Error(`the stored file of "${item.name}" is missing`);
     const progress = this.progressReporter();
@@ -328,6 +332,22 @@ export class TrainingLoop {
       onProgress: (done, total) => progress({ phase: 'tokenizing', message: `Tokenizing ${item.name}: ${Math.round((100 * done) / (total || done || 1))}%`, done, total }),
     });
     return { s, examples, cfg };
+  }
+
+  /**
+   * The preflight, before any weights load: a run the memory estimate or the backend's limits say cannot fit (or
+   * would compute wrong numbers, as wasm does past its heap) is not started; a ConfigError says why and what to
+   * change, and the daemon pauses without charging the file. Returns notes worth showing (unknown device memory).
+   */
+  private async checkFits(item: QueueItemRow): Promise<string[]> {
+    const model = await this.ensureActiveModel();
+    const cfg = withDataOrder(await loadTrainConfig(this.o.db), item.progress.fileStep > 0 ? item.progress.dataOrder : undefined);
+    const b = this.o.backend;
+    const name = b?.name ?? getBackend();
+    const setting = await new SettingsRepo(this.o.db).get<number>(DEVICE_MEMORY_SETTING);
+    const r = preflight({ model: model.config, train: cfg, backend: { name, ...b?.limits }, deviceBytes: deviceMemory(setting, b?.adapterInfo).bytes });
+    if (!r.ok) throw new ConfigError(r.problems.join(' '), 'memory', 'a run that fits');
+    return name.startsWith('webgpu') ? r.notes : [];
   }
 
   /** The data-order fields the item's file started with (null when it has not started). */

@@ -3,6 +3,7 @@
  * waiting request so a reloaded tab gets it back), picks the TF.js backend, and runs the daemon's training loop.
  */
 import * as Comlink from 'comlink';
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend.ts';
 import { backendChain } from '../daemon/backend-choice.ts';
 import { getDb } from '../store/db.ts';
@@ -34,11 +35,18 @@ async function runAsTrainer(opts: TrainerStartOptions): Promise<void> {
   const choice = opts.backend ?? (await new SettingsRepo(db).get<string>(BACKEND_SETTING)) ?? null;
   const chosen = await initBackend(backendChain(choice), { wasmPaths: opts.wasmPaths, allowFallbackAdapter: choice === 'webgpu' });
   const adapter = chosen.adapterInfo?.description || chosen.adapterInfo?.device || chosen.adapterInfo?.vendor;
+  // The device's buffer limits (TF.js requests the adapter's), for the preflight of each file.
+  const device = chosen.name === 'webgpu' ? (tf.backend() as unknown as { device?: { limits: { maxStorageBufferBindingSize: number; maxBufferSize: number } } }).device : undefined;
   loop = new TrainingLoop({
     db,
     folder: (ref) => folderFor(db, ref),
     bundled: opts.bundled,
-    backend: { name: adapter ? `${chosen.name} (${adapter})` : chosen.name, reason: chosen.reason },
+    backend: {
+      name: adapter ? `${chosen.name} (${adapter})` : chosen.name,
+      reason: chosen.reason,
+      adapterInfo: chosen.adapterInfo,
+      limits: device && { maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, maxBufferSize: device.limits.maxBufferSize },
+    },
     log: (m) => console.warn(`[trainer] ${m}`),
   });
   loopCreated(loop);

@@ -226,6 +226,24 @@ describe('the daemon on the real path', () => {
     fresh.dispose();
   });
 
+  it('an honest start: a run that cannot fit the backend is not started; the daemon pauses with why and what to change, the file is not charged', async () => {
+    const { db, loop, queue, add } = await setup(tiny, { batchSize: 8, maxLength: 16384 }, { backend: { name: 'wasm', reason: 'test' } });
+    const id = await add('f.jsonl', chatJsonl(12));
+    await loop.runUntilIdle();
+    const row = await queue.get(id);
+    expect(row.status).toBe('paused');
+    expect(row.attempts).toBe(0);
+    expect(row.reason).toMatch(/Training needs ~[\d.]+ GiB of wasm memory .* wasm heap is 4(\.0)? GiB .*: .*(max length|batch size|gradient checkpointing)/);
+    const st = (await db.daemon.get('state'))!;
+    expect(st.status).toBe('paused');
+    expect(await loop.checkpoints.list('tiny')).toEqual([]); // nothing loaded or trained
+    expect((await updateTrainConfig(db, { batchSize: 2, maxLength: 32 })).errors).toEqual([]);
+    await new ControlRepo(db).request('resume', 'fits now');
+    expect(await loop.runUntilIdle()).toBe('idle');
+    expect((await queue.get(id)).status).toBe('completed');
+    loop.dispose();
+  });
+
   it('beats the heartbeat between log intervals, and stores one metric row per log interval', async () => {
     let db!: ReturnType<typeof freshDb>;
     const mismatched: string[] = [];
