@@ -227,10 +227,11 @@ function describeBytes(before: TrainingBytes, after: TrainingBytes): string[] {
  * A NaN in a weight every batch reads: each step is skipped and leaves the weights, the Adam moments and the
  * optimizer's step count bit for bit as they were (after two normal steps, so the moments are not zero); the
  * third skipped step in a row ends the job with TrainingError 'non_finite'. With maxGradNorm > 0 the update goes
- * through the clip factor min(1, max/‖g‖) = NaN, which is where 0·NaN = NaN used to corrupt the moments.
+ * through the clip factor min(1, max/‖g‖) = NaN, which is where 0·NaN = NaN used to corrupt the moments. Weight
+ * decay is on and some weights are −0, so a skipped step that only "adds zero" would still show as a changed bit.
  */
 async function nanWeightLeavesStateBitIdentical(maxGradNorm: number): Promise<void> {
-  const config = tinyTrainConfig({ maxGradNorm, maxConsecutiveNonFinite: 3 });
+  const config = tinyTrainConfig({ maxGradNorm, maxConsecutiveNonFinite: 3, weightDecay: 0.1 });
   const model = Qwen3Model.random(modelConfig, 21);
   const optimizer = newAdamW(config);
   try {
@@ -239,7 +240,13 @@ async function nanWeightLeavesStateBitIdentical(maxGradNorm: number): Promise<vo
     const w = model.weights.get('model.layers.0.mlp.up_proj.weight')!;
     const poisoned = new Float32Array(await w.data());
     poisoned[5] = NaN;
+    poisoned[6] = -0; // signed zeros must keep their sign too (real checkpoints have them)
+    poisoned[7] = 0;
     tf.tidy(() => w.assign(tf.tensor(poisoned, w.shape, 'float32')));
+    const norm = model.weights.get('model.layers.1.input_layernorm.weight')!;
+    const signed = new Float32Array(await norm.data());
+    signed[0] = -0;
+    tf.tidy(() => norm.assign(tf.tensor(signed, norm.shape, 'float32')));
     const before = await trainingBytes(model.weights, optimizer);
     const logs: LogMetrics[] = [];
     const err = await rejection(runJob({ model, source, config, padTokenId: PAD, steps: 5, optimizer }, { onLog: (m) => void logs.push(m) }), 'training with a NaN weight');
