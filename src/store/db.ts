@@ -189,6 +189,10 @@ export interface CheckpointRow {
   valLoss?: number;
   /** Why it was taken: interval, stop, pause, skip, file end. */
   reason: string;
+  /** The branch of the model's history it belongs to ('main' when absent); a rollback starts a new branch. */
+  branch?: string;
+  /** When a rollback to an older checkpoint left this one on an abandoned branch (kept at least 36 hours after). */
+  abandonedAt?: number;
 }
 
 export interface CheckpointChunkRow {
