@@ -8,11 +8,13 @@ import type { WorkbenchState } from './ui/state/workbench.svelte.ts';
 import type { AskFn } from './ui/lib/chat.ts';
 
 const param = backendFromSearch(location.search);
+const testHooks = new URLSearchParams(location.search).get('test-hooks') === '1';
 let state: WorkbenchState | undefined;
 let role: TrainerRole = 'trainer';
 
-const { api, db } = await startWorkbench({
+const { api, db, supervisor } = await startWorkbench({
   backend: param.backend ?? null,
+  testHooks,
   onRole(r) {
     role = r;
     state?.setRole(r);
@@ -30,6 +32,9 @@ const ask: AskFn = async (messages, onText, signal) => {
     signal.removeEventListener('abort', stop);
   }
 };
+
+// The fault-injection suite drives the trainer through this (only with ?test-hooks=1).
+if (testHooks) (window as unknown as { __workbenchTest: unknown }).__workbenchTest = { supervisor, db };
 
 state = await mountWorkbench(document.getElementById('app')!, api, db, { backendParamError: param.error, backendOverride: param.backend, ask });
 state.setRole(role);

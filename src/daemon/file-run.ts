@@ -35,6 +35,18 @@ export interface FileRunDeps {
   onStep?(m: StepMetrics, item: QueueItemRow): void | Promise<void>;
   /** Told once the first step has run on the device (the state leaves `preparing`). */
   onFirstStep(): Promise<void>;
+  /** Fault injection (tests): true makes the next step's loss NaN. */
+  injectNonFinite?(): boolean;
+  /** Set when the backend was lost under the run: the run stops at the next step boundary without writing more. */
+  abortReason?(): string | null;
+}
+
+/** A run stopped because its backend is gone (the daemon has already paused and said why). */
+export class RunAborted extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'RunAborted';
+  }
 }
 
 export class FileRun {
@@ -83,6 +95,7 @@ export class FileRun {
           startGlobalStep: s.state?.globalStep ?? s.modelRow.step, startTokensSeen: s.state?.tokensSeen ?? 0,
           startNonFiniteSkipped: s.state?.nonFiniteSkipped ?? 0,
           nonFiniteBaseline: s.nonFiniteAtLoad,
+          injectNonFinite: this.d.injectNonFinite && (() => this.d.injectNonFinite!()),
         },
         {
           beforeStep: () => this.beforeStep(),
@@ -113,6 +126,8 @@ export class FileRun {
   }
 
   private async beforeStep(): Promise<'continue' | 'stop'> {
+    const aborted = this.d.abortReason?.();
+    if (aborted) throw new RunAborted(aborted);
     if (this.d.hasChats()) {
       await this.d.answerChats(this.s);
       await this.pulse.beat({}, true);
@@ -211,8 +226,9 @@ export class FileRun {
     this.lastCheckpointAt = Date.now();
     this.stepsSinceCheckpoint = 0;
     this.progress = p;
-    await this.d.queue.setProgress(id, p);
-    await this.d.models.recordLineage(s.modelRow.id, { itemId: id, fileName: this.item.name, fromStep: snap.step - snap.state.fileStep, toStep: snap.step, outcome: 'in_progress' }, snap.step);
+    // The checkpoint is complete; a full disk in the bookkeeping after it pauses (a reload reconciles from the manifest).
+    await this.guard.write("the file's progress", () => this.d.queue.setProgress(id, p));
+    await this.guard.write("the model's lineage", () => this.d.models.recordLineage(s.modelRow.id, { itemId: id, fileName: this.item.name, fromStep: snap.step - snap.state.fileStep, toStep: snap.step, outcome: 'in_progress' }, snap.step));
     await this.d.checkpoints.applyRetention(s.modelRow.id, this.cfg.keepCheckpoints);
     await this.pulse.beat({}, true);
   }

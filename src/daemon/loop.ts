@@ -7,7 +7,7 @@
  */
 import { dataOrderChanges, withDataOrder, type DataOrder, type JobResult, type TrainerState } from '../engine/train.ts';
 import type { TrainConfig } from '../engine/config/train-config.ts';
-import { ConfigError, TrainingError } from '../engine/errors.ts';
+import { ConfigError } from '../engine/errors.ts';
 import { chatAnswer, type ChatRequest } from './sample.ts';
 import type { GenerateResult } from '../engine/types.ts';
 import { readModelConfig, type FolderReader } from '../engine/checkpoint.ts';
@@ -20,7 +20,8 @@ import { loadFileExamples, type FileExamples } from './examples.ts';
 import { Queue } from './queue.ts';
 import { ensureModelCodebook } from './codebook.ts';
 import { applyProfile, disposeSession, nonFiniteWarning, openSession, type Session, type StoredTrainerState } from './session.ts';
-import { FileRun } from './file-run.ts';
+import { FileRun, RunAborted } from './file-run.ts';
+import { failureOf } from './failures.ts';
 import { getBackend } from '@tensorflow/tfjs-core';
 import type { GpuAdapterSummary } from '../engine/backend.ts';
 import { DEVICE_MEMORY_SETTING, deviceMemory, preflight } from './preflight.ts';
@@ -37,13 +38,6 @@ function bakedChanged(a: TrainConfig, b: TrainConfig): boolean {
   return baked(a) !== baked(b);
 }
 
-/** A failure's kind (non_finite, data, config, ...) and its one-sentence message. */
-export function failureOf(e: unknown): { kind: string; message: string } {
-  const message = e instanceof Error ? e.message : String(e);
-  if (e instanceof TrainingError) return { kind: e.kind, message };
-  if (e instanceof ConfigError) return { kind: 'config', message };
-  return { kind: 'internal', message };
-}
 
 export interface BundledModel {
   id: string;
@@ -67,6 +61,11 @@ export interface LoopOptions {
   heartbeatMs?: number;
   /** Backend in use and why (shown in the daemon state). */
   backend?: { name: string; reason: string; adapterInfo?: GpuAdapterSummary; limits?: { maxStorageBufferBindingSize?: number; maxBufferSize?: number } };
+  /**
+   * Called when the backend is broken (out of memory, GPU device lost) after the daemon paused: the worker asks the
+   * supervisor for a fresh trainer (FRESH_BACKEND). Absent in Node tests: the loop just pauses.
+   */
+  onFreshBackend?(reason: string): void;
   /** Observer of every step (after the store is updated); tests use it to send controls mid-file. */
   onStep?(m: StepMetrics, item: QueueItemRow): void | Promise<void>;
   log?(msg: string): void;
@@ -89,6 +88,9 @@ export class TrainingLoop {
   private unflushed: MetricRow[] = [];
   private chats: { req: ChatRequest; resolve(r: GenerateResult): void; reject(e: unknown): void }[] = [];
   private halted = false;
+  private forcedNonFinite = 0;
+  /** Why the backend is gone (deviceLost), once it is. */
+  private lost: string | null = null;
 
   constructor(private readonly o: LoopOptions) {
     this.queue = new Queue(o.db);
@@ -396,6 +398,8 @@ export class TrainingLoop {
         answerChats: (sess) => this.drainChats(sess),
         hasChats: () => this.chats.length > 0,
         onStep: this.o.onStep,
+        injectNonFinite: () => this.takeForcedNonFinite(),
+        abortReason: () => this.lost,
         onFirstStep: () => this.state.set({ status: 'training', reason: `Training ${item.name}`, preparing: null }).then(() => undefined),
       },
       item, s, examples, cfg, this.unflushed,
@@ -407,6 +411,12 @@ export class TrainingLoop {
       result = await run.run(this.resumeFor(s, item));
     } catch (e) {
       this.unflushed = await run.finish();
+      if (e instanceof RunAborted) {
+        // deviceLost() has paused the item and the daemon; nothing more is written with the lost backend.
+        await this.o.db.runs.update(runId, { endedAt: Date.now(), endStep: s.state?.globalStep, outcome: 'paused', error: { kind: 'device_lost', message: e.message } });
+        this.dispose();
+        return 'paused';
+      }
       const { kind, message } = failureOf(e);
       await this.o.db.runs.update(runId, { endedAt: Date.now(), endStep: s.state?.globalStep, outcome: 'failed', skippedSteps: (s.state?.nonFiniteSkipped ?? 0) - skippedBefore, error: { kind, message } });
       // Weights and optimizer may hold a half-applied step: reload from the last complete checkpoint.
@@ -468,25 +478,59 @@ export class TrainingLoop {
   }
 
   /**
-   * A file's failure, by kind: a config problem is not the file's fault (the daemon pauses with the reason and the
-   * file waits); a non-finite run or bad data fails the file at once (retrying would do the same); anything else is
-   * retried from the low queue until its third failure. The daemon goes on to the next file.
+   * A file's failure, by kind (failures.ts): a device-wide fault (out of memory, a lost GPU device, a full disk) or
+   * a config problem is not the file's fault — the daemon pauses with the reason and what to do, the file waits, no
+   * retry is burned, and a broken backend is replaced by a fresh trainer; a non-finite run or bad data fails the
+   * file at once (retrying would do the same); anything else is retried from the low queue until its third failure.
+   * The daemon goes on to the next file unless it paused. Every failure goes to the event log.
    */
   private async fail(item: QueueItemRow, e: unknown): Promise<Outcome> {
-    const { kind, message } = failureOf(e);
-    this.o.log?.(`training "${item.name}" failed (${kind}): ${message}`);
+    const f = failureOf(e);
+    this.o.log?.(`training "${item.name}" failed (${f.kind}): ${f.message}`);
     const modelId = (await this.models.active())?.id;
-    if (kind === 'config') {
-      await this.events.add({ kind: 'failure', errorKind: kind, message: `${item.name} was not started: ${message}`, action: 'Change the training config, then Resume.', modelId, itemId: item.id });
-      await this.queue.setStatus(item.id!, 'paused', message);
-      await this.state.set({ status: 'paused', currentItemId: null, reason: `Paused before ${item.name}: ${message}`, preparing: null });
+    if (f.deviceWide || f.kind === 'config') {
+      const what = f.kind === 'config' ? `${item.name} was not started` : `Training paused on ${item.name}`;
+      await this.events.add({ kind: f.deviceWide ? 'fault' : 'failure', errorKind: f.kind, message: `${what}: ${f.message}`, action: f.action, modelId, itemId: item.id });
+      await this.queue.setStatus(item.id!, 'paused', `${f.message} ${f.action}`);
+      await this.state.set({ status: 'paused', currentItemId: null, reason: `${what}: ${f.message} ${f.action}`, errorKind: f.kind, preparing: null });
+      if (f.kind === 'out_of_memory' || f.kind === 'device_lost') {
+        this.dispose(); // whatever the backend still holds goes with it
+        this.o.onFreshBackend?.(`${f.kind}: ${f.message}`);
+      }
       return 'paused';
     }
-    const verdict = kind === 'non_finite' || kind === 'data' ? await this.queue.failNow(item.id!, message, kind) : await this.queue.failAttempt(item.id!, message, kind);
-    const action = kind === 'non_finite' ? 'Lower the learning rate or check the data and the model, then Retry the file.' : kind === 'data' ? 'Fix the file and drop it again.' : verdict === 'retry' ? 'It will be retried from the low queue.' : 'Retry it when the cause is fixed.';
-    await this.events.add({ kind: 'failure', errorKind: kind, message: `${item.name} ${verdict === 'retry' ? 'failed and will be retried' : 'failed'}: ${message}`, action, modelId, itemId: item.id });
-    await this.state.set({ status: 'idle', currentItemId: null, reason: `${item.name}: ${verdict === 'retry' ? 'will retry' : 'failed'} (${kind}: ${message})`, preparing: null });
+    const verdict = f.kind === 'non_finite' || f.kind === 'data' ? await this.queue.failNow(item.id!, f.message, f.kind) : await this.queue.failAttempt(item.id!, f.message, f.kind);
+    await this.events.add({ kind: 'failure', errorKind: f.kind, message: `${item.name} ${verdict === 'retry' ? 'failed and will be retried' : 'failed'}: ${f.message}`, action: f.action, modelId, itemId: item.id });
+    await this.state.set({ status: 'idle', currentItemId: null, reason: `${item.name}: ${verdict === 'retry' ? 'will retry' : 'failed'} (${f.kind}: ${f.message})`, preparing: null });
     return 'failed';
+  }
+
+  /**
+   * The GPU device is gone (driver reset, another tab, a test hook): whatever was training waits — the item and the
+   * daemon are paused with the reason and what to do, nothing is charged — and the caller replaces the trainer with
+   * a fresh backend (the work since the last checkpoint is redone from it). May be called while a step hangs.
+   */
+  async deviceLost(message: string): Promise<void> {
+    const st = await this.state.get();
+    const item = st.currentItemId != null ? await this.o.db.queue.get(st.currentItemId) : undefined;
+    const f = failureOf(new Error(`the GPU device was lost (${message})`));
+    const busy = st.status === 'training' || st.status === 'preparing';
+    await this.events.add({ kind: 'fault', errorKind: 'device_lost', message: `${f.message}${item ? ` while training ${item.name}` : ''}.`, action: f.action, modelId: (await this.models.active())?.id, itemId: item?.id });
+    if (item && item.status === 'processing') await this.queue.setStatus(item.id!, 'paused', `${f.message}. ${f.action}`);
+    if (busy) await this.state.set({ status: 'paused', currentItemId: null, reason: `Training paused: ${f.message}. ${f.action}`, errorKind: 'device_lost', preparing: null });
+    this.lost = message;
+    this.halt();
+  }
+
+  /** Test hook (fault injection): the next `n` steps get a NaN loss, as a real non-finite step would. */
+  forceNonFinite(n: number): void {
+    this.forcedNonFinite += n;
+  }
+
+  private takeForcedNonFinite(): boolean {
+    if (this.forcedNonFinite <= 0) return false;
+    this.forcedNonFinite--;
+    return true;
   }
 
   /** Frees the model and optimizer. */

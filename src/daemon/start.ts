@@ -21,6 +21,8 @@ export interface StartOptions {
   wasmPaths?: string;
   /** 'trainer' when this tab trains, 'waiting' while another tab holds the training lock (read-only view). */
   onRole?(role: TrainerRole): void;
+  /** Fault-injection hooks for the test suite (`?test-hooks=1`): the trainer accepts them, `Workbench.supervisor` runs them. */
+  testHooks?: boolean;
 }
 
 export interface Workbench {
@@ -58,12 +60,13 @@ export async function startWorkbench(opts: StartOptions = {}): Promise<Workbench
             supervisor.setRole(r);
             opts.onRole?.(r);
           };
-          onRole(await remote.start({ backend, bundled, wasmPaths: opts.wasmPaths ?? '/tfjs-wasm/' }, Comlink.proxy(fatal), Comlink.proxy(onRole)));
+          onRole(await remote.start({ backend, bundled, wasmPaths: opts.wasmPaths ?? '/tfjs-wasm/', testHooks: opts.testHooks }, Comlink.proxy(fatal), Comlink.proxy(onRole)));
         },
         terminate: () => worker.terminate(),
         poke: () => void remote.poke(),
         chat: (messages, o) => remote.chat(messages, { maxNewTokens: o.maxNewTokens, temperature: o.temperature }, o.onToken ? Comlink.proxy(o.onToken) : undefined),
         stopChat: () => void remote.stopChat(),
+        test: (hook) => remote.test(hook),
       };
     },
   });

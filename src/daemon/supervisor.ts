@@ -8,22 +8,10 @@ import { ControlRepo, DaemonStateRepo, EventRepo } from '../store/state.ts';
 import { loadTrainConfig } from './config.ts';
 import type { ChatMessage } from '../engine/types.ts';
 import type { ChatOptions, ChatReply } from './api.ts';
+import { FRESH_BACKEND, classifyCrash } from './failures.ts';
+import type { TrainerTestHook } from '../workers/trainer.worker.ts';
 
-export type CrashKind = 'out_of_memory' | 'device_lost' | 'disk_full' | 'timeout' | 'missing_file' | 'permission' | 'connection' | 'killed' | 'other';
-
-/** The kind of a trainer failure, from its message (as the old daemon's crash classes). */
-export function classifyCrash(message: string): CrashKind {
-  const m = message.toLowerCase();
-  if (/out of memory|\boom\b|failed to allocate|allocation failed|array buffer allocation|cannot allocate|memory access out of bounds/.test(m)) return 'out_of_memory';
-  if (/device (is |was )?lost|devicelost|gpu device|context lost/.test(m)) return 'device_lost';
-  if (/quota|disk full|no space/.test(m)) return 'disk_full';
-  if (/timed? ?out|stall|no progress|did not start within/.test(m)) return 'timeout';
-  if (/not found|missing|404|does not exist/.test(m)) return 'missing_file';
-  if (/permission|notallowed|securityerror|denied/.test(m)) return 'permission';
-  if (/network|fetch|connection/.test(m)) return 'connection';
-  if (/terminated|killed/.test(m)) return 'killed';
-  return 'other';
-}
+export { classifyCrash, type CrashKind } from './failures.ts';
 
 /** A running trainer (a Web Worker in the page). */
 export interface TrainerHandle {
@@ -34,6 +22,8 @@ export interface TrainerHandle {
   poke?(): void;
   chat?(messages: ChatMessage[], opts: ChatOptions): Promise<ChatReply>;
   stopChat?(): void;
+  /** Fault injection (test hooks on): lose the GPU device, or make the next steps non-finite. */
+  test?(hook: TrainerTestHook): Promise<void>;
 }
 
 export interface SupervisorOptions {
@@ -106,6 +96,22 @@ export class Supervisor {
     this.handle?.stopChat?.();
   }
 
+  /** Fault injection for the test suite (the trainer refuses unless started with test hooks). */
+  async testTrainer(hook: TrainerTestHook): Promise<void> {
+    if (!this.handle?.test) throw new Error('the trainer is not running');
+    await this.handle.test(hook);
+  }
+
+  /** Fault injection: the trainer worker is terminated now, as a crash would (it counts as one). */
+  async killTrainer(reason = 'killed by a test hook'): Promise<void> {
+    await this.onFailure(reason);
+  }
+
+  /** Test hook: restarts allowed in the window before `crashed` (the fault suite measures loss, not the limit). */
+  setMaxRestarts(n: number): void {
+    this.o.maxRestarts = n;
+  }
+
   /**
    * One watchdog check: a trainer preparing or training without a heartbeat for stallTimeoutMs is restarted;
    * after `crashed`, a Resume request from the person starts a fresh trainer (which then handles that request).
@@ -123,12 +129,22 @@ export class Supervisor {
     if (silent > limit) await this.onFailure(`no progress for ${Math.round(silent / 1000)} s (stall timeout ${Math.round(limit / 1000)} s)`);
   }
 
-  /** Restart unless this is the 4th failure in the window; then `crashed` with the error kind. */
+  /**
+   * Restart unless this is the 4th failure in the window; then `crashed` with the error kind. A trainer that asks
+   * for a fresh backend (its GPU device was lost, its wasm heap ran out) has already paused the daemon and said why:
+   * it is replaced at once, and that is not counted as a crash.
+   */
   async onFailure(message: string): Promise<void> {
     if (this.crashed) return;
     this.generation++; // late reports from the old trainer are ignored
     this.handle?.terminate();
     this.handle = null;
+    if (message.startsWith(FRESH_BACKEND)) {
+      this.o.log?.(`trainer replaced: ${message}`);
+      await this.events.add({ kind: 'restart', message: `The trainer was replaced with a fresh backend: ${message.slice(FRESH_BACKEND.length).trim()}` });
+      await this.spawn();
+      return;
+    }
     const now = this.now();
     const windowMs = this.o.windowMs ?? 5 * 60_000;
     this.restarts = this.restarts.filter((t) => now - t < windowMs);

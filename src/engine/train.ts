@@ -98,6 +98,8 @@ export interface TrainJob {
   /** Tokens seen and non-finite steps skipped before this file when there is no `state` (cumulative counters). */
   startTokensSeen?: number;
   startNonFiniteSkipped?: number;
+  /** Fault injection for tests: when it says true for a global step (1-based), that step's loss is made NaN on the device. */
+  injectNonFinite?: (globalStep: number) => boolean;
   /**
    * Non-finite values per parameter (nonFiniteCounts) when the weights were loaded; a checkpoint is refused when a
    * parameter has more. Measured at the job's start when absent.
@@ -299,7 +301,7 @@ export function fileStepsFor(microBatchesPerEpoch: number, cfg: TrainConfig, ste
  */
 function optimizerStep(
   model: CausalLM, params: Map<string, tf.Variable>, batches: TrainBatch[], cfg: TrainConfig, denominator: number,
-  rate: number, optimizer: AdamW, hook?: LinearHook,
+  rate: number, optimizer: AdamW, hook?: LinearHook, poison = false,
 ): Pending {
   const keyOf = new Map([...params].map(([k, v]) => [v.name, k]));
   let grads: Record<string, tf.Tensor> = {};
@@ -318,6 +320,11 @@ function optimizerStep(
       }
       const l = tf.add(loss, r.value);
       tf.dispose([loss, r.value]);
+      loss = l;
+    }
+    if (poison) {
+      const l = tf.mul(loss, NaN);
+      loss.dispose();
       loss = l;
     }
     const { norm, scale } = globalNormClip(Object.values(grads), cfg.maxGradNorm);
@@ -483,7 +490,7 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
       const dropoutSeed = lora && cfg.lora.dropout > 0 ? rng.int(0, 0x7fffffff) : undefined;
       const hook = lora?.hook(dropoutSeed);
 
-      pending.push(optimizerStep(model, params, batches, cfg, denominator, rate, optimizer, hook));
+      pending.push(optimizerStep(model, params, batches, cfg, denominator, rate, optimizer, hook, job.injectNonFinite?.(state.globalStep + 1) ?? false));
 
       state.globalStep++;
       state.fileStep++;

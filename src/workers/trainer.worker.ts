@@ -11,6 +11,7 @@ import { SettingsRepo } from '../store/state.ts';
 import { TrainingLoop, type BundledModel } from '../daemon/loop.ts';
 import { folderFor } from '../daemon/folders.ts';
 import { BACKEND_SETTING } from '../daemon/api.ts';
+import { FRESH_BACKEND } from '../daemon/failures.ts';
 import type { ChatMessage } from '../engine/types.ts';
 
 export const TRAINER_LOCK = 'training-workbench-trainer';
@@ -21,22 +22,30 @@ export interface TrainerStartOptions {
   bundled: BundledModel;
   /** URL folder of tfjs-backend-wasm's .wasm files. */
   wasmPaths: string;
+  /** Fault-injection hooks for the test suite (`?test-hooks=1`); off in normal use. */
+  testHooks?: boolean;
 }
+
+/** What the fault-injection suite can do to a running trainer (only when started with testHooks). */
+export type TrainerTestHook = { kind: 'lose-device' } | { kind: 'non-finite'; steps: number };
 export type TrainerRole = 'trainer' | 'waiting';
 
 let loop: TrainingLoop | null = null;
+let gpuDevice: GPUDevice | null = null;
+let hooksOn = false;
 let chatAbort: AbortController | null = null;
 let holdsLock = false;
 let loopCreated!: (l: TrainingLoop) => void;
 const loopReady = new Promise<TrainingLoop>((resolve) => (loopCreated = resolve));
 
-async function runAsTrainer(opts: TrainerStartOptions): Promise<void> {
+async function runAsTrainer(opts: TrainerStartOptions, fatal: (message: string) => void): Promise<void> {
   const db = getDb();
   const choice = opts.backend ?? (await new SettingsRepo(db).get<string>(BACKEND_SETTING)) ?? null;
   const chosen = await initBackend(backendChain(choice), { wasmPaths: opts.wasmPaths, allowFallbackAdapter: choice === 'webgpu' });
   const adapter = chosen.adapterInfo?.description || chosen.adapterInfo?.device || chosen.adapterInfo?.vendor;
   // The device's buffer limits (TF.js requests the adapter's), for the preflight of each file.
-  const device = chosen.name === 'webgpu' ? (tf.backend() as unknown as { device?: { limits: { maxStorageBufferBindingSize: number; maxBufferSize: number } } }).device : undefined;
+  const device = chosen.name === 'webgpu' ? (tf.backend() as unknown as { device?: GPUDevice }).device : undefined;
+  gpuDevice = device ?? null;
   loop = new TrainingLoop({
     db,
     folder: (ref) => folderFor(db, ref),
@@ -48,8 +57,16 @@ async function runAsTrainer(opts: TrainerStartOptions): Promise<void> {
       limits: device && { maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, maxBufferSize: device.limits.maxBufferSize },
     },
     log: (m) => console.warn(`[trainer] ${m}`),
+    // Out of memory or a lost device leaves the backend unusable: the loop has paused; a fresh worker takes over.
+    onFreshBackend: (reason) => fatal(`${FRESH_BACKEND} ${reason}`),
   });
   loopCreated(loop);
+  // TF.js does not watch GPUDevice.lost: a lost device would hang the next read. Pause, then ask for a fresh trainer.
+  device?.lost.then(async (info) => {
+    const l = loop!;
+    await l.deviceLost(`${info.reason}${info.message ? `: ${info.message}` : ''}`).catch((e: unknown) => console.error('[trainer]', e));
+    fatal(`${FRESH_BACKEND} device_lost: the GPU device was lost (${info.reason})`);
+  });
   await loop.recover();
   await loop.run(); // runs until the worker is terminated; a throw reaches the supervisor through start()'s catch
 }
@@ -58,8 +75,9 @@ const api = {
   /** Resolves with the role at once; training runs while this worker holds the lock. */
   async start(opts: TrainerStartOptions, fatal: (message: string) => void, onRole?: (role: TrainerRole) => void): Promise<TrainerRole> {
     const locks = (self.navigator as Navigator | undefined)?.locks;
+    hooksOn = opts.testHooks === true;
     const run = () =>
-      runAsTrainer(opts).catch((e: unknown) => {
+      runAsTrainer(opts, fatal).catch((e: unknown) => {
         fatal(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
       });
     if (!locks) {
@@ -97,6 +115,15 @@ const api = {
 
   stopChat(): void {
     chatAbort?.abort();
+  },
+
+  /** Fault injection for the test suite; refused unless the page was opened with test hooks. */
+  async test(hook: TrainerTestHook): Promise<void> {
+    if (!hooksOn) throw new Error('test hooks are off (open the page with ?test-hooks=1)');
+    const l = loop ?? (await loopReady);
+    if (hook.kind === 'non-finite') l.forceNonFinite(hook.steps);
+    else if (!gpuDevice) throw new Error('lose-device needs the webgpu backend');
+    else gpuDevice.destroy();
   },
 };
 
