@@ -3,7 +3,7 @@
  * so a crash never leaves a checkpoint that looks complete (tensors may be streamed in one at a time); reads, retention (keep last N + pinned, never the
  * only/latest/best/pinned) and deletion plans that name what is lost. Save results are data, not exceptions.
  */
-import type { CheckpointChunkRow, CheckpointRow, WorkbenchDb } from './db.ts';
+import { MAIN_BRANCH, type CheckpointChunkRow, type CheckpointRow, type WorkbenchDb } from './db.ts';
 
 export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
 
@@ -125,6 +125,7 @@ export class CheckpointStore {
         tokenizerRef: meta.tokenizerRef,
         valLoss: meta.valLoss,
         reason: meta.reason,
+        branch: (await this.db.models.get(meta.modelId))?.branch ?? MAIN_BRANCH, // the model's current branch
       };
       await this.db.checkpoints.put(row);
       return { saved: true, id, bytes: total };
@@ -217,8 +218,10 @@ export class CheckpointStore {
     return rows.sort((a, b) => b.createdAt - a.createdAt || b.step - a.step);
   }
 
+  /** The newest checkpoint training continues from: one a rollback left behind (abandonedAt) is not it. */
   async latest(modelId: string): Promise<CheckpointRow | undefined> {
-    return (await this.list(modelId))[0];
+    const all = await this.list(modelId);
+    return all.find((r) => r.abandonedAt === undefined) ?? all[0];
   }
 
   /** Deletes chunks that have no manifest (left by a crash mid-write). Call before a trainer starts writing. */

@@ -7,10 +7,14 @@
  * - `queue`: one item per dropped file: priority, status, attempts, progress, validation report, line errors, held-out indices.
  * - `runs`: one row per stretch of training on one item (start/end step, outcome).
  * - `metrics`: one row per logged step, keyed [modelId+step]; `evals`: validation loss keyed [modelId+step];
- *   `samples`: generated sample answers (issue 4).
+ *   `samples`: generated sample answers (issue 4), each with the branch it was made on. These hold the model's
+ *   current line of history (its current branch and the ancestors it continues).
+ * - `metricsArchive`, `evalsArchive` (version 3): the rows a rollback set aside, keyed [modelId+branch+step]: the
+ *   history of every branch that is not on the current line (see branches.ts).
  * - `checkpoints` (manifest, written LAST) + `checkpointChunks` (≤ 64 MB each, written FIRST): a checkpoint is
  *   complete exactly when its manifest row exists.
- * - `models`: id, name, architecture config, tokenizer reference, lineage, active flag.
+ * - `models`: id, name, architecture config, tokenizer reference, lineage, active flag, current branch and the
+ *   branch records (version 3).
  * - `settings`: key/value (train config, backend override, ...); `daemon`: the persisted daemon state (key 'state');
  *   `controls`: pause/resume/stop/skip requests with reason and timestamp.
  * - `events`: the event log the person reads: every failure, restart, automatic deletion, rollback and warning,
@@ -23,6 +27,8 @@ import type { CodebookData } from '../regime3/codebook-types.ts';
 
 export type Priority = 'high' | 'normal' | 'low';
 export const PRIORITIES: readonly Priority[] = ['high', 'normal', 'low'];
+/** The first branch of every model's history (rows and checkpoints without a branch belong to it). */
+export const MAIN_BRANCH = 'main';
 export type ItemStatus = 'validating' | 'queued' | 'processing' | 'paused' | 'completed' | 'failed' | 'skipped';
 export type DaemonStatus = 'idle' | 'preparing' | 'training' | 'paused' | 'stopped' | 'crashed';
 export type ControlKind = 'pause' | 'resume' | 'stop' | 'skip';
@@ -159,6 +165,18 @@ export interface SampleRow {
   match: boolean;
   stopReason: string;
   ms: number;
+  /** The branch it was made on ('main' when absent). */
+  branch?: string;
+}
+
+/** A metric row set aside by a rollback (metricsArchive): the branch it belongs to. */
+export interface ArchivedMetricRow extends MetricRow {
+  branch: string;
+}
+
+/** A validation row set aside by a rollback (evalsArchive). */
+export interface ArchivedEvalRow extends EvalRow {
+  branch: string;
 }
 
 export interface TensorEntry {
@@ -209,6 +227,31 @@ export interface LineageEntry {
   outcome: 'completed' | 'skipped' | 'in_progress';
   /** Set on the entry of the file the model's regime-3 codebook was built from: codes, added tokens, vocabulary after. */
   codebook?: { size: number; addedTokens: number; vocabSize?: number };
+  /**
+   * Set on the entry a rollback adds (itemId 0, fileName '', fromStep = toStep = the step training went back to):
+   * the checkpoint it continued from, the branch the new run is, and the branches whose later history was set aside.
+   */
+  rollback?: { checkpointId: string; branch: string; setAside: string[] };
+}
+
+/**
+ * One branch of a model's history. The history is a tree: 'main' is the root; a rollback to the checkpoint at step
+ * `fromStep` of branch `parent` starts a new branch, which owns the steps after `fromStep`. A step of the current
+ * line belongs to the deepest branch on the line whose `fromStep` is below it.
+ */
+export interface BranchRecord {
+  id: string;
+  /** Shown in the chart's legend and the lineage ('main', 'branch 2', ...). */
+  name: string;
+  /** The branch it continues (absent on 'main'). */
+  parent?: string;
+  /** It owns the steps after this one (-1 on 'main': every step). */
+  fromStep: number;
+  /** The checkpoint it continued from. */
+  fromCheckpointId?: string;
+  createdAt: number;
+  /** When a rollback last set (part of) its history aside. */
+  abandonedAt?: number;
 }
 
 export interface ModelRow {
@@ -226,8 +269,15 @@ export interface ModelRow {
   active: 0 | 1;
   /** Global step of the latest training on it. */
   step: number;
-  /** Checkpoint to resume from instead of the latest (set by "set active" on an older checkpoint). */
+  /**
+   * Checkpoint to resume from instead of the latest (set by "set active" on an older checkpoint). When training
+   * next starts from it, the rollback takes effect: the history after it is set aside as a branch (branches.ts).
+   */
   resumeFrom?: string;
+  /** The branch new steps, checkpoints and samples belong to ('main' when absent; version 3). */
+  branch?: string;
+  /** Every branch, 'main' included (absent until the first rollback: then only 'main' exists). */
+  branches?: BranchRecord[];
   /** True once any step was trained: locked config fields apply. */
   trained: boolean;
   createdAt: number;
@@ -328,6 +378,8 @@ export class WorkbenchDb extends Dexie {
   daemon!: EntityTable<DaemonStateRow, 'key'>;
   controls!: EntityTable<ControlRow, 'id'>;
   events!: EntityTable<EventRow, 'id'>;
+  metricsArchive!: Table<ArchivedMetricRow, [string, string, number]>;
+  evalsArchive!: Table<ArchivedEvalRow, [string, string, number]>;
 
   constructor(name = 'training-workbench') {
     super(name);
@@ -347,6 +399,10 @@ export class WorkbenchDb extends Dexie {
       controls: '++id, at',
     });
     this.version(2).stores({ events: '++id, at, kind, modelId' });
+    this.version(3).stores({
+      metricsArchive: '[modelId+branch+step], modelId',
+      evalsArchive: '[modelId+branch+step], modelId',
+    });
   }
 }
 

@@ -3,17 +3,20 @@
  * reason and timestamp), settings (key/value), models (active flag, lineage), and the metrics/evals/samples
  * history keyed by model and step, and the event log. Each takes the database as its injected I/O.
  */
-import type {
-  ControlKind,
-  ControlRow,
-  DaemonStateRow,
-  EvalRow,
-  EventRow,
-  LineageEntry,
-  MetricRow,
-  ModelRow,
-  SampleRow,
-  WorkbenchDb,
+import {
+  MAIN_BRANCH,
+  type ArchivedEvalRow,
+  type ArchivedMetricRow,
+  type ControlKind,
+  type ControlRow,
+  type DaemonStateRow,
+  type EvalRow,
+  type EventRow,
+  type LineageEntry,
+  type MetricRow,
+  type ModelRow,
+  type SampleRow,
+  type WorkbenchDb,
 } from './db.ts';
 
 export const INITIAL_DAEMON_STATE: DaemonStateRow = {
@@ -153,8 +156,9 @@ export class MetricsRepo {
     await this.db.evals.put(row);
   }
 
+  /** Stored with the model's current branch (unless the row names one). */
   async addSample(row: SampleRow): Promise<void> {
-    await this.db.samples.add(row);
+    await this.db.samples.add({ ...row, branch: row.branch ?? (await this.db.models.get(row.modelId))?.branch ?? MAIN_BRANCH });
   }
 
   async metrics(modelId: string, fromStep = 0): Promise<MetricRow[]> {
@@ -169,7 +173,21 @@ export class MetricsRepo {
     return (await this.db.samples.where('[modelId+step]').between([modelId, 0], [modelId, Infinity]).toArray()).slice(-last);
   }
 
-  /** Drops rows after `step` (a resume from an older checkpoint redoes them). */
+  /** A model's set-aside history (rows a rollback moved off the current line), by branch then step; one branch when given. */
+  async archivedMetrics(modelId: string, branch?: string): Promise<ArchivedMetricRow[]> {
+    if (branch !== undefined) return this.db.metricsArchive.where('[modelId+branch+step]').between([modelId, branch, -Infinity], [modelId, branch, Infinity]).toArray();
+    return (await this.db.metricsArchive.where('modelId').equals(modelId).toArray()).sort((a, b) => (a.branch < b.branch ? -1 : a.branch > b.branch ? 1 : a.step - b.step));
+  }
+
+  async archivedEvals(modelId: string, branch?: string): Promise<ArchivedEvalRow[]> {
+    if (branch !== undefined) return this.db.evalsArchive.where('[modelId+branch+step]').between([modelId, branch, -Infinity], [modelId, branch, Infinity]).toArray();
+    return (await this.db.evalsArchive.where('modelId').equals(modelId).toArray()).sort((a, b) => (a.branch < b.branch ? -1 : a.branch > b.branch ? 1 : a.step - b.step));
+  }
+
+  /**
+   * Drops rows after `step`: rows a crash wrote after the last checkpoint (they are redone). Never for a rollback:
+   * that sets the later history aside as a branch (BranchRepo.rollBack).
+   */
   async truncateAfter(modelId: string, step: number): Promise<void> {
     await this.db.metrics.where('[modelId+step]').between([modelId, step + 1], [modelId, Infinity]).delete();
     await this.db.evals.where('[modelId+step]').between([modelId, step + 1], [modelId, Infinity]).delete();
