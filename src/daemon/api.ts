@@ -7,6 +7,7 @@ import { CheckpointStore } from '../store/checkpoints.ts';
 import type { FolderReader } from '../engine/checkpoint.ts';
 import type { ChatMessage } from '../engine/types.ts';
 import { ControlRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
+import { BranchRepo, type RollbackPlan } from '../store/branches.ts';
 
 /** Settings key of the person's backend choice (read by the trainer worker). */
 export const BACKEND_SETTING = 'backend';
@@ -127,7 +128,16 @@ export interface WorkbenchApi {
   skip(reason?: string): Promise<void>;
 
   listCheckpoints(modelId?: string): Promise<CheckpointRow[]>;
-  /** Makes the checkpoint's model active and this checkpoint its resume point. */
+  /**
+   * What resuming from this checkpoint changes (nothing is changed): `rollback` is false for the latest checkpoint of
+   * the model's current line; otherwise `message` names the step, the newer checkpoints and the history that become a
+   * set-aside branch (ask before setActiveCheckpoint).
+   */
+  planRollback(checkpointId: string): Promise<RollbackPlan>;
+  /**
+   * Makes the checkpoint's model active and this checkpoint its resume point. On an older checkpoint the rollback
+   * takes effect when training next starts from it: the later history is set aside as a branch, never deleted.
+   */
   setActiveCheckpoint(checkpointId: string): Promise<void>;
   setActiveModel(modelId: string): Promise<void>;
   pinCheckpoint(checkpointId: string, pinned: boolean): Promise<void>;
@@ -166,7 +176,7 @@ export interface WorkbenchApi {
   codebook(): Promise<CodebookView | null>;
 }
 
-export type { QueueItemRow, CheckpointRow, ModelRow };
+export type { QueueItemRow, CheckpointRow, ModelRow, RollbackPlan };
 
 // ------------------------------------------------------------------ implementation
 
@@ -230,7 +240,7 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
     if (all.length <= 1) return { allowed: false, message: `Checkpoint at step ${row.step} is the only checkpoint of ${model?.name ?? row.modelId}; deleting it would lose all its training.` };
     if (all[0].id === id) return { allowed: false, message: `Checkpoint at step ${row.step} is the latest of ${model?.name ?? row.modelId}: training resumes from it.` };
     if (model?.resumeFrom === id) return { allowed: false, message: `Checkpoint at step ${row.step} is the one training will resume from.` };
-    const files = (model?.lineage ?? []).filter((l) => l.fromStep < row.step).map((l) => l.fileName);
+    const files = (model?.lineage ?? []).filter((l) => !l.rollback && l.fromStep < row.step).map((l) => l.fileName);
     const best = ckpts.protectedBecause(row, all)?.includes('best') ? ' It has the best validation loss.' : '';
     return {
       allowed: true,
@@ -267,6 +277,7 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
     stop: (reason) => control('stop', reason),
     skip: (reason) => control('skip', reason),
     listCheckpoints: (modelId) => ckpts.list(modelId),
+    planRollback: (id) => new BranchRepo(db).plan(id),
     async setActiveCheckpoint(id) {
       const row = await db.checkpoints.get(id);
       if (!row) throw new Error(`checkpoint ${id} does not exist`);

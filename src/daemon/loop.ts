@@ -15,6 +15,7 @@ import type { StepMetrics } from '../engine/types.ts';
 import { CheckpointStore, DEFAULT_CHUNK_BYTES } from '../store/checkpoints.ts';
 import type { ControlRow, DaemonStatus, ItemProgress, MetricRow, ModelRow, PreparingProgress, QueueItemRow, WorkbenchDb } from '../store/db.ts';
 import { ControlRepo, DaemonStateRepo, EventRepo, MetricsRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
+import { BranchRepo } from '../store/branches.ts';
 import { loadTrainConfig } from './config.ts';
 import { loadFileExamples, type FileExamples } from './examples.ts';
 import { Queue } from './queue.ts';
@@ -116,7 +117,10 @@ export class TrainingLoop {
       const row = await this.o.db.queue.get(st.itemId);
       if (row && row.status === 'queued' && (row.progress.fileStep !== st.progress.fileStep)) await this.queue.setProgress(st.itemId, st.progress);
     }
-    if (latest) await this.metrics.truncateAfter(model.id, latest.step);
+    // Rows a crash wrote after the current line's last checkpoint are redone; with an older checkpoint chosen, its
+    // later history stays until the rollback sets it aside as a branch (BranchRepo.rollBack), never deleted here.
+    const tip = model.resumeFrom ? await this.checkpoints.latest(model.id) : latest;
+    if (tip) await this.metrics.truncateAfter(model.id, tip.step);
     const crashed = !waiting && (prev.status === 'training' || prev.status === 'preparing' || requeued.length > 0);
     await this.state.set({
       status: waiting ? prev.status : 'idle',
@@ -279,8 +283,11 @@ export class TrainingLoop {
       await this.events.add({ kind: 'warning', message: `The LoRA adapter of the checkpoint at step ${ckptRow!.step} was merged into the weights (LoRA turned off, confirmed); that checkpoint keeps the adapter.`, modelId: model.id, checkpointId: ckptRow!.id });
     }
     if (model.resumeFrom) {
-      await this.models.update(model.id, { resumeFrom: undefined });
-      if (ckptRow) await this.metrics.truncateAfter(model.id, ckptRow.step);
+      // The rollback takes effect: the history after the chosen checkpoint becomes a set-aside branch, kept.
+      if (ckptRow?.id === model.resumeFrom) {
+        await new BranchRepo(this.o.db).rollBack(ckptRow.id);
+        this.session.modelRow = (await this.models.get(model.id)) ?? model; // its branch, lineage and step moved
+      } else await this.models.update(model.id, { resumeFrom: undefined });
     }
     return this.session;
   }

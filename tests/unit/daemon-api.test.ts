@@ -172,19 +172,28 @@ describe('WorkbenchApi', () => {
     loop.dispose();
   });
 
-  it('set active on an older checkpoint resumes training from it (its later history is dropped)', async () => {
+  it('set active on an older checkpoint resumes training from it; its later history is kept as a set-aside branch', async () => {
     const { db, api, loop, validated } = await setup();
     await api.addFiles([{ name: 'a.jsonl', blob: new Blob([chatJsonl(12)]) }], { priority: 'normal' });
     await Promise.all(validated);
     await loop.runUntilIdle();
+    const before = await db.metrics.toArray();
     const older = (await api.listCheckpoints('tiny')).find((c) => c.step === 4)!;
+    const newer = (await api.listCheckpoints('tiny')).find((c) => c.step === 6)!;
+    expect((await api.planRollback(newer.id)).rollback).toBe(false); // the latest: nothing to confirm
+    const plan = await api.planRollback(older.id);
+    expect(plan.rollback).toBe(true);
+    expect(plan.message).toMatch(/^Training continues from step 4 of Tiny\. The 1 newer checkpoint \(step 6\) and the loss history after step 4 become the side branch 'main'/);
     await api.setActiveCheckpoint(older.id);
     await api.addFiles([{ name: 'b.jsonl', blob: new Blob([chatJsonl(4, 'b')]) }], { priority: 'normal' });
     await Promise.all(validated);
     await loop.runUntilIdle();
     expect((await db.models.get('tiny'))?.step).toBe(6); // 4 + 2 steps of b.jsonl
-    expect((await api.listCheckpoints('tiny'))[0].step).toBe(6);
+    const list = await api.listCheckpoints('tiny');
+    expect([list[0].step, list[0].branch]).toEqual([6, 'b2']);
+    expect(list.find((c) => c.id === newer.id)?.abandonedAt).toBeGreaterThan(0); // the abandoned one is kept
     expect((await db.metrics.toArray()).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect((await db.metricsArchive.toArray()).map(({ branch, ...r }) => [branch, r])).toEqual(before.slice(4).map((r) => ['main', r]));
     loop.dispose();
   });
 });
