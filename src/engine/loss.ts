@@ -18,6 +18,8 @@ export interface LmLossOptions {
   chunkTokens: number;
   /** Divide the summed loss by this (default: the number of targets); gradient accumulation passes the step's total. */
   denominator?: number;
+  /** The head is not trained (LoRA): its gradient [H, V] is neither computed nor kept, only the one to h. */
+  frozenHead?: boolean;
 }
 
 /** One-hot rows as float32. (wasm's OneHot with dtype float32 writes integer bits: cast instead.) */
@@ -47,7 +49,7 @@ function selectTargets(targets: Int32Array, V: number): { rows: number[]; tgts: 
  * ≈ 87.3); with `grads`, also dh = (p − onehot)·wᵀ and dW = hcᵀ·(p − onehot). The one-hot subtraction is a
  * scatter update, and each [c, V] tensor is freed as soon as it is used: peak ≈ 2 × c × V floats.
  */
-function chunk(hc: tf.Tensor2D, w: tf.Tensor2D, wT: tf.Tensor2D | null, tgts: number[], grads: boolean): { loss: tf.Scalar; dh?: tf.Tensor2D; dW?: tf.Tensor2D } {
+function chunk(hc: tf.Tensor2D, w: tf.Tensor2D, wT: tf.Tensor2D | null, tgts: number[], grads: boolean, headGrad = grads): { loss: tf.Scalar; dh?: tf.Tensor2D; dW?: tf.Tensor2D } {
   const [c] = hc.shape;
   const V = w.shape[1];
   if (c > maxChunkTokens(V)) throw new Error(`lmHeadLoss: a chunk of ${c} tokens × ${V} logits overflows int32 indices (at most ${maxChunkTokens(V)} tokens)`);
@@ -62,7 +64,7 @@ function chunk(hc: tf.Tensor2D, w: tf.Tensor2D, wT: tf.Tensor2D | null, tgts: nu
   const dLogits = tf.tidy(() => tf.reshape(tf.tensorScatterUpdate(p, tf.expandDims(flat, 1), tf.sub(picked, 1)), [c, V])); // p − onehot
   tf.dispose([flat, p, picked]);
   const dh = (wT ? tf.matMul(dLogits, wT) : tf.matMul(dLogits, w, false, true)) as tf.Tensor2D; // [c, H]
-  const dW = tf.tidy(() => tf.matMul(tf.transpose(hc), dLogits)) as tf.Tensor2D; // [H, V]
+  const dW = headGrad ? (tf.tidy(() => tf.matMul(tf.transpose(hc), dLogits)) as tf.Tensor2D) : undefined; // [H, V]
   dLogits.dispose();
   return { loss, dh, dW };
 }
@@ -85,8 +87,12 @@ export function lmHeadLoss(h: tf.Tensor2D, w: tf.Tensor2D, targets: Int32Array, 
   const size = Math.max(1, Math.floor(opts.chunkTokens));
   const all = M === N;
 
+  const frozen = opts.frozenHead === true;
+  // A frozen head is not an input of the op: backprop then asks only for dh.
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [hIn, wIn, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const hIn = args[0] as tf.Tensor2D;
+    const wIn = frozen ? w : (args[1] as tf.Tensor2D);
+    const save = args[args.length - 1] as tf.GradSaveFunc;
     const rowIdx = tf.tensor1d(rows, 'int32');
     const hv = (all ? hIn : tf.gather(hIn, rowIdx)) as tf.Tensor2D; // [M, H]
     const wT = transposeFirst() ? tf.transpose(wIn) : null; // [V, H]: one transpose instead of one per chunk
@@ -96,13 +102,16 @@ export function lmHeadLoss(h: tf.Tensor2D, w: tf.Tensor2D, targets: Int32Array, 
     for (let s = 0; s < M; s += size) {
       const e = Math.min(M, s + size);
       const hc = tf.slice(hv, [s, 0], [e - s, H]);
-      const r = chunk(hc, wIn, wT, tgts.slice(s, e), true);
+      const r = chunk(hc, wIn, wT, tgts.slice(s, e), true, !frozen);
       hc.dispose();
       const nextTotal = tf.add(total, r.loss);
-      const nextDW: tf.Tensor = dW ? tf.add(dW, r.dW!) : r.dW!;
-      tf.dispose([total, r.loss, ...(dW ? [dW, r.dW!] : [])]);
+      tf.dispose([total, r.loss]);
       total = nextTotal;
-      dW = nextDW;
+      if (r.dW) {
+        const nextDW: tf.Tensor = dW ? tf.add(dW, r.dW) : r.dW;
+        if (dW) tf.dispose([dW, r.dW]);
+        dW = nextDW;
+      }
       dhParts.push(r.dh!);
     }
     wT?.dispose();
@@ -111,17 +120,17 @@ export function lmHeadLoss(h: tf.Tensor2D, w: tf.Tensor2D, targets: Int32Array, 
     const dh = all ? dhv : tf.tidy(() => tf.scatterND(tf.expandDims(rowIdx, 1), dhv, [N, H])); // rows without a target get 0
     if (!all) tf.dispose([dhv, hv]);
     rowIdx.dispose();
-    save([dh, dW!]);
+    save(dW ? [dh, dW] : [dh]);
     const value = tf.div(total, denom) as tf.Scalar;
     return {
       value,
       gradFunc: (dy: tf.Scalar, saved: tf.Tensor[]) => {
         const scale = tf.div(dy, denom);
-        return [tf.mul(saved[0], scale), tf.mul(saved[1], scale)];
+        return saved.map((g) => tf.mul(g, scale));
       },
     };
   });
-  return f(h, w) as tf.Scalar;
+  return (frozen ? f(h) : f(h, w)) as tf.Scalar;
 }
 
 /** The same loss without gradients (evaluation): Σ / denominator, chunked, call inside tf.tidy. */

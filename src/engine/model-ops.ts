@@ -25,6 +25,19 @@ export function dot<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
   return f(a, b) as T;
 }
 
+/**
+ * a · w for a frozen w (a base weight under LoRA): w is not an input of the op, so backprop computes only dA = dY · wᵀ
+ * and never the weight gradient aᵀ · dY that nothing would use (a third of a linear layer's training FLOPs).
+ */
+export function dotFrozen<T extends tf.Tensor>(a: T, w: tf.Tensor): T {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    save([]);
+    return { value: plainMatMul(x, w), gradFunc: (dy: tf.Tensor) => [plainMatMul(dy, swapLast(w))] };
+  });
+  return f(a) as T;
+}
+
 /** matMul without transposes (wasm's batched path was tried as per-entry 2-D products: slower in the full graph). */
 function plainMatMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D);

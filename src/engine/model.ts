@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import './register-gradients.ts'; // tfjs-core's gradients, registered in a Node-safe way (E3's module)
 import { CheckpointError } from './errors.ts';
 import { Rng } from './rng.ts';
-import { dot, embed, swapLast } from './model-ops.ts';
+import { dot, dotFrozen, embed, swapLast } from './model-ops.ts';
 import type { CausalLM, ForwardInputs, LinearHook, ModelConfig } from './types.ts';
 
 /** A tensor in Hugging Face layout (row-major float32), as read from or written to safetensors. */
@@ -26,10 +26,16 @@ export interface ForwardOptions {
   /** See LinearHook; here `x` is [N, in] (batch and time flattened) and `base` is [N, out]. */
   linearHook?: LinearHook;
   /**
+   * The base weights are not trained (LoRA): the linear layers take them as constants, so backprop computes no
+   * weight gradient for them (only the gradient flowing to the input and on to the adapters).
+   */
+  frozenBase?: boolean;
+  /**
    * Gradient checkpointing (Chen et al. 2016): keep only each layer's input for backprop and recompute
    * the layer during the backward pass (~1/3 more compute, far less activation memory). `params` are
    * every variable being differentiated, keyed by name; layer i's are those named `model.layers.{i}.…`
-   * (base weights and, e.g., LoRA's `{weight}/lora_A`). The hook must be deterministic (no dropout).
+   * (base weights when they train, LoRA's `{weight}/lora_A` ...); others a layer reads are constants there.
+   * The hook must be deterministic (no dropout).
    */
   recompute?: { params: ReadonlyMap<string, tf.Variable> };
 }
@@ -87,6 +93,12 @@ export function checkTokenIds(ids: ArrayLike<number>, vocabSize: number): void {
       throw new RangeError(`token id ${id} at position ${i} is outside the model's vocabulary [0, ${vocabSize}): the tokenizer and the model do not match`);
     }
   }
+}
+
+/** How a layer's linears run: the LoRA hook, and whether the base weights are frozen (no weight gradients). */
+interface Linears {
+  hook?: LinearHook;
+  frozen?: boolean;
 }
 
 /** True for 2-D weights, which the compute layout stores transposed (linears, embedding, LM head). */
@@ -256,15 +268,15 @@ export class Qwen3Model implements CausalLM {
     return this.w(this.cfg.tieWordEmbeddings ? EMBED : LM_HEAD) as tf.Tensor2D;
   }
 
-  /** y = x · W for x [N, in], W [in, out], then the hook (LoRA) with the HF name. */
-  private linear(name: string, x: tf.Tensor, hook?: LinearHook): tf.Tensor2D {
-    const base = dot(x as tf.Tensor2D, this.w(name));
-    return (hook ? hook(name, x, base) : base) as tf.Tensor2D;
+  /** y = x · W for x [N, in], W [in, out] (a constant when the base is frozen), then the hook (LoRA) with the HF name. */
+  private linear(name: string, x: tf.Tensor, lin: Linears): tf.Tensor2D {
+    const base = (lin.frozen ? dotFrozen : dot)(x as tf.Tensor2D, this.w(name));
+    return (lin.hook ? lin.hook(name, x, base) : base) as tf.Tensor2D;
   }
 
   /** Self-attention of layer i on x [B, T, H] → [B, T, H]; appends to `past` (k, v [B, nKV, L, hd]) when given. */
   private attention(
-    i: number, x: tf.Tensor3D, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, hook?: LinearHook,
+    i: number, x: tf.Tensor3D, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, lin: Linears,
     past?: { k: tf.Tensor4D; v: tf.Tensor4D },
   ): { y: tf.Tensor3D; k: tf.Tensor4D; v: tf.Tensor4D } {
     const c = this.cfg, p = `model.layers.${i}.self_attn.`;
@@ -272,7 +284,7 @@ export class Qwen3Model implements CausalLM {
     const nh = c.numAttentionHeads, nkv = c.numKeyValueHeads, hd = c.headDim, g = nh / nkv;
     const x2 = tf.reshape(x, [B * T, H]);
     const heads = (name: string, n: number, norm?: string) => {
-      let t: tf.Tensor = tf.reshape(this.linear(p + name, x2, hook), [B, T, n, hd]);
+      let t: tf.Tensor = tf.reshape(this.linear(p + name, x2, lin), [B, T, n, hd]);
       if (norm) t = rmsNorm(t, this.w(p + norm), c.rmsNormEps); // per-head RMSNorm over hd
       t = tf.transpose(t, [0, 2, 1, 3]); // [B, n, T, hd]
       return norm ? tf.add(tf.mul(t, cos), tf.mul(rotateHalf(t), sin)) : t; // RoPE on q and k
@@ -293,23 +305,23 @@ export class Qwen3Model implements CausalLM {
     att = tf.reshape(tf.softmax(att, -1), [B, nkv, g * T, Tk]);
     const o = tf.reshape(dot(att, v), [B, nh, T, hd]);
     const o2 = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B * T, nh * hd]);
-    return { y: tf.reshape(this.linear(p + 'o_proj.weight', o2, hook), [B, T, H]), k, v };
+    return { y: tf.reshape(this.linear(p + 'o_proj.weight', o2, lin), [B, T, H]), k, v };
   }
 
   /** SwiGLU MLP (Shazeer 2020): down(silu(gate(x)) · up(x)), x [B, T, H] → [B, T, H]. */
-  private mlp(i: number, x: tf.Tensor3D, hook?: LinearHook): tf.Tensor3D {
+  private mlp(i: number, x: tf.Tensor3D, lin: Linears): tf.Tensor3D {
     const p = `model.layers.${i}.mlp.`;
     const [B, T, H] = x.shape;
     const x2 = tf.reshape(x, [B * T, H]);
-    const gate = this.linear(p + 'gate_proj.weight', x2, hook);
-    const up = this.linear(p + 'up_proj.weight', x2, hook);
+    const gate = this.linear(p + 'gate_proj.weight', x2, lin);
+    const up = this.linear(p + 'up_proj.weight', x2, lin);
     const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up); // silu(gate) · up
-    return tf.reshape(this.linear(p + 'down_proj.weight', act as tf.Tensor2D, hook), [B, T, H]);
+    return tf.reshape(this.linear(p + 'down_proj.weight', act as tf.Tensor2D, lin), [B, T, H]);
   }
 
   /** Shared trunk: embeddings → blocks → final norm. `cache` (batch 1) supplies and collects keys/values. */
   private trunk(x: ForwardInputs, opts: ForwardOptions, cache?: KvCache): { h: tf.Tensor3D; k: tf.Tensor4D[]; v: tf.Tensor4D[] } {
-    const hook = opts.linearHook;
+    const lin: Linears = { hook: opts.linearHook, frozen: opts.frozenBase };
     const c = this.cfg;
     const [B, T] = x.inputIds.shape;
     for (const [k, t] of Object.entries(x) as [string, tf.Tensor][]) {
@@ -325,11 +337,11 @@ export class Qwen3Model implements CausalLM {
     const ks: tf.Tensor4D[] = [], vs: tf.Tensor4D[] = [];
     for (let i = 0; i < c.numHiddenLayers; i++) {
       if (opts.recompute && !cache) {
-        h = this.recomputedBlock(i, h, cos, sin, mask, hook, opts.recompute.params);
+        h = this.recomputedBlock(i, h, cos, sin, mask, lin, opts.recompute.params);
         continue;
       }
       const past = cache && cache.length > 0 ? { k: cache.k[i], v: cache.v[i] } : undefined;
-      const b = this.block(i, h, cos, sin, mask, hook, past);
+      const b = this.block(i, h, cos, sin, mask, lin, past);
       ks.push(b.k);
       vs.push(b.v);
       h = b.h;
@@ -339,13 +351,13 @@ export class Qwen3Model implements CausalLM {
 
   /** Decoder layer i (pre-norm): h + attn(norm(h)), then + mlp(norm(·)). */
   private block(
-    i: number, h: tf.Tensor3D, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, hook?: LinearHook,
+    i: number, h: tf.Tensor3D, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, lin: Linears,
     past?: { k: tf.Tensor4D; v: tf.Tensor4D },
   ): { h: tf.Tensor3D; k: tf.Tensor4D; v: tf.Tensor4D } {
     const p = `model.layers.${i}.`, eps = this.cfg.rmsNormEps;
-    const a = this.attention(i, rmsNorm(h, this.w(p + 'input_layernorm.weight'), eps) as tf.Tensor3D, cos, sin, mask, hook, past);
+    const a = this.attention(i, rmsNorm(h, this.w(p + 'input_layernorm.weight'), eps) as tf.Tensor3D, cos, sin, mask, lin, past);
     const h1 = tf.add(h, a.y) as tf.Tensor3D;
-    return { h: tf.add(h1, this.mlp(i, rmsNorm(h1, this.w(p + 'post_attention_layernorm.weight'), eps) as tf.Tensor3D, hook)), k: a.k, v: a.v };
+    return { h: tf.add(h1, this.mlp(i, rmsNorm(h1, this.w(p + 'post_attention_layernorm.weight'), eps) as tf.Tensor3D, lin)), k: a.k, v: a.v };
   }
 
   /**
@@ -353,7 +365,7 @@ export class Qwen3Model implements CausalLM {
    * the backward recomputes the layer under its own tape and differentiates it with tf.grads.
    */
   private recomputedBlock(
-    i: number, h: tf.Tensor3D, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, hook: LinearHook | undefined,
+    i: number, h: tf.Tensor3D, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, lin: Linears,
     params: ReadonlyMap<string, tf.Variable>,
   ): tf.Tensor3D {
     const prefix = `model.layers.${i}.`;
@@ -363,7 +375,7 @@ export class Qwen3Model implements CausalLM {
       const [x, c, s, m] = args as tf.Tensor[];
       save([x, c, s, m]);
       return {
-        value: this.block(i, x as tf.Tensor3D, c, s, m, hook).h,
+        value: this.block(i, x as tf.Tensor3D, c, s, m, lin).h,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [xs, cs, ss, ms] = saved;
           // tf.grads inside a backward pass would replace the outer pass's tape (engine.state.activeTape)
@@ -372,7 +384,7 @@ export class Qwen3Model implements CausalLM {
           const outerTape = engine.state.activeTape;
           let grads: tf.Tensor[];
           try {
-            grads = tf.grads((a: tf.Tensor) => this.block(i, a as tf.Tensor3D, cs, ss, ms, hook).h)([xs, ...mine], dy);
+            grads = tf.grads((a: tf.Tensor) => this.block(i, a as tf.Tensor3D, cs, ss, ms, lin).h)([xs, ...mine], dy);
           } finally {
             engine.state.activeTape = outerTape;
           }

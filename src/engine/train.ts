@@ -241,14 +241,18 @@ function toInputs(b: TrainBatch) {
   };
 }
 
-/** Loss of one batch as Σ / denominator (chunked head); call inside a tidy or variableGrads. */
+/**
+ * Loss of one batch as Σ / denominator (chunked head); call inside a tidy or variableGrads. With LoRA the base weights
+ * and the head are frozen: they enter as constants, so no gradient is computed for them (LoRA costs LoRA).
+ */
 function batchLoss(
   model: CausalLM, b: TrainBatch, cfg: TrainConfig, denominator: number, hook?: LinearHook, grads = true,
   recompute?: { params: ReadonlyMap<string, tf.Variable> },
 ): tf.Scalar {
-  const h = model.hidden(toInputs(b), { linearHook: hook, recompute }); // [B, T, H]
+  const frozen = cfg.lora.enabled;
+  const h = model.hidden(toInputs(b), { linearHook: hook, recompute, frozenBase: frozen }); // [B, T, H]
   const flat = tf.reshape(h, [b.batchSize * b.seqLen, h.shape[2]]) as tf.Tensor2D;
-  return (grads ? lmHeadLoss : lmHeadLossValue)(flat, model.headWeight(), b.targets, { chunkTokens: cfg.lmHeadChunkTokens, denominator });
+  return (grads ? lmHeadLoss : lmHeadLossValue)(flat, model.headWeight(), b.targets, { chunkTokens: cfg.lmHeadChunkTokens, denominator, frozenHead: frozen });
 }
 
 /** Token ids outside the model's vocabulary would be silently wrong (gather does not check): a data error. */
@@ -306,8 +310,8 @@ function optimizerStep(
   const keyOf = new Map([...params].map(([k, v]) => [v.name, k]));
   let grads: Record<string, tf.Tensor> = {};
   let loss: tf.Tensor = tf.scalar(0);
-  // Gradient checkpointing recomputes each layer in backprop; it must see every variable a layer reads.
-  const recompute = cfg.gradientCheckpointing ? { params: new Map([...model.weights, ...params]) } : undefined;
+  // Gradient checkpointing recomputes each layer in backprop and differentiates it with respect to what is trained.
+  const recompute = cfg.gradientCheckpointing ? { params } : undefined;
   try {
     for (const b of batches) {
       const r = tf.variableGrads(() => batchLoss(model, b, cfg, denominator, hook, true, recompute), [...params.values()]);

@@ -110,6 +110,8 @@ export interface CausalLM {
       linearHook?: LinearHook;
       /** Gradient checkpointing: keep only each layer's input and recompute it in backprop (reads these variables). */
       recompute?: { params: ReadonlyMap<string, tf.Variable> };
+      /** The base weights are constants for autodiff (LoRA): no weight gradients are computed for them. */
+      frozenBase?: boolean;
     },
   ): tf.Tensor3D;
   /** The LM head as [H, V] so that logits = h · W (for tied embeddings, derived from the embedding). */

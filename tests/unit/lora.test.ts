@@ -68,3 +68,49 @@ describe('LoRA', () => {
     model.dispose();
   });
 });
+
+/** Multiply-add FLOPs of every matMul kernel a function runs (C = A·B: 2·|C|·K, K from the operand sizes). */
+async function matmulFlops(f: () => Promise<unknown>): Promise<number> {
+  const info = await tf.profile(async () => void (await f()));
+  let flops = 0;
+  for (const k of info.kernels) {
+    if (!/MatMul/.test(k.name)) continue;
+    const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+    const [a, b] = k.inputShapes as number[][];
+    const c = k.outputShapes[0] as number[];
+    const batchB = size(b.slice(0, -2));
+    flops += 2 * size(c) * Math.round(Math.sqrt((size(a) * size(b)) / size(c) / batchB));
+  }
+  return flops;
+}
+
+describe('LoRA costs LoRA', () => {
+  beforeAll(async () => {
+    await tf.setBackend('wasm');
+  });
+
+  // Full fine-tuning: forward, input gradients, weight gradients (3 units; 4 with gradient checkpointing's recompute).
+  // LoRA: no weight gradient for the frozen base and head, so 2/3 (3/4 with checkpointing), plus the small adapters.
+  it('a LoRA step computes no gradient for the frozen base weights and head: 2/3 of a full step\'s matmul FLOPs (3/4 with checkpointing)', async () => {
+    const source = { size: 4, get: (i: number) => examples[i] };
+    const step = async (lora: boolean, gradientCheckpointing: boolean) => {
+      const model = Qwen3Model.random(modelConfig, 1);
+      const cfg = parseTrainConfig({ ...config, lora: { ...config.lora, enabled: lora, dropout: 0, targetModules: ['q_proj', 'v_proj'] }, gradientCheckpointing }, 'tiny');
+      let opt: { dispose(): void } | undefined;
+      const flops = await matmulFlops(async () => {
+        const r = await runJob({ model, source, config: cfg, padTokenId: 0, steps: 1 });
+        opt = r.optimizer;
+        r.lora?.dispose();
+      });
+      opt?.dispose();
+      model.dispose();
+      return flops;
+    };
+    for (const [checkpointing, expected] of [[false, 2 / 3], [true, 3 / 4]] as const) {
+      const full = await step(false, checkpointing);
+      const lora = await step(true, checkpointing);
+      expect(lora / full, `gradientCheckpointing ${checkpointing}: LoRA ${lora} vs full ${full} FLOPs`).toBeCloseTo(expected, 1);
+      expect(lora / full).toBeLessThan(expected + 0.03);
+    }
+  });
+});
