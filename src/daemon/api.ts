@@ -13,7 +13,8 @@ import { BranchRepo, type RollbackPlan } from '../store/branches.ts';
 export const BACKEND_SETTING = 'backend';
 /** Setting: the checkpoint whose LoRA adapter the person agreed to merge into the weights (LoRA turned off). */
 export const MERGE_ADAPTER_SETTING = 'lora.mergeAdapterOf';
-import { flatten, loadTrainConfig, updateTrainConfig } from './config.ts';
+import { flatten, loadTrainConfig, retentionBudget, retentionPolicy, storageQuota, updateTrainConfig } from './config.ts';
+import type { RetentionPlan, RetentionPolicy } from '../store/retention.ts';
 import { Queue } from './queue.ts';
 import { SAMPLE_DATASET_NAME, sampleDatasetJsonl } from './sample-dataset.ts';
 import { folderFor } from './folders.ts';
@@ -80,6 +81,14 @@ export interface ExportResult {
 /** Files of a model folder (relative paths) or one zip of it. */
 export type ImportSource = { files: { path: string; blob: Blob }[] } | { zip: Blob };
 
+/** A retention dry run of one model: what automatic retention would delete now and why each kept checkpoint stays. */
+export interface RetentionPreview extends RetentionPlan {
+  modelId: string;
+  policy: RetentionPolicy;
+  /** Where the size budget comes from, one phrase ("50% of the storage quota (1200.0 GB)"). */
+  budgetSource: string;
+}
+
 export type ConfigValues = Record<string, number | string | boolean | string[]>;
 export interface ConfigSetResult {
   ok: boolean;
@@ -142,6 +151,8 @@ export interface WorkbenchApi {
   setActiveModel(modelId: string): Promise<void>;
   pinCheckpoint(checkpointId: string, pinned: boolean): Promise<void>;
   planCheckpointDeletion(checkpointId: string): Promise<DeletionPlan>;
+  /** Retention dry run of a model (the active one by default; null when there is none): nothing is deleted. */
+  retentionPreview(modelId?: string): Promise<RetentionPreview | null>;
   deleteCheckpoint(checkpointId: string): Promise<DeletionPlan>;
   exportCheckpoint(checkpointId: string, opts?: ExportOptions): Promise<ExportResult>;
   importModel(source: ImportSource, name?: string): Promise<ModelRow>;
@@ -241,10 +252,11 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
     if (all[0].id === id) return { allowed: false, message: `Checkpoint at step ${row.step} is the latest of ${model?.name ?? row.modelId}: training resumes from it.` };
     if (model?.resumeFrom === id) return { allowed: false, message: `Checkpoint at step ${row.step} is the one training will resume from.` };
     const files = (model?.lineage ?? []).filter((l) => !l.rollback && l.fromStep < row.step).map((l) => l.fileName);
-    const best = ckpts.protectedBecause(row, all)?.includes('best') ? ' It has the best validation loss.' : '';
+    const kept = (await ckpts.retentionPlan(row.modelId, retentionPolicy(await loadTrainConfig(db), undefined))).keep.find((k) => k.id === id);
+    const rules = kept?.protected ? ` Automatic retention would keep it: ${kept.reasons.join('; ')}.` : '';
     return {
       allowed: true,
-      message: `Deletes the checkpoint at step ${row.step} of ${model?.name ?? row.modelId} (${mb(row.bytes)}: weights, optimizer and trainer state${files.length ? ` after ${files.join(', ')}` : ''}); you can no longer export or resume from step ${row.step}.${best}`,
+      message: `Deletes the checkpoint at step ${row.step} of ${model?.name ?? row.modelId} (${mb(row.bytes)}: weights, optimizer and trainer state${files.length ? ` after ${files.join(', ')}` : ''}); you can no longer export or resume from step ${row.step}.${rules}`,
     };
   };
 
@@ -288,6 +300,14 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
     setActiveModel: (id) => models.setActive(id),
     pinCheckpoint: (id, pinned) => ckpts.setPinned(id, pinned),
     planCheckpointDeletion: plan,
+    async retentionPreview(modelId) {
+      const id = modelId ?? (await models.active())?.id;
+      if (id === undefined) return null;
+      const cfg = await loadTrainConfig(db);
+      const quota = await storageQuota(deps.storage); // the page's origin: the same quota as the trainer worker's
+      const policy = retentionPolicy(cfg, quota);
+      return { modelId: id, policy, budgetSource: retentionBudget(cfg, quota).source, ...(await ckpts.retentionPlan(id, policy)) };
+    },
     async deleteCheckpoint(id) {
       const p = await plan(id);
       if (p.allowed) await ckpts.remove(id);

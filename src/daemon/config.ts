@@ -13,9 +13,50 @@ import {
 import { ConfigError } from '../engine/errors.ts';
 import { profileNames } from '../profiles/index.ts';
 import type { ModelRow, WorkbenchDb } from '../store/db.ts';
+import { formatSize, type RetentionPolicy } from '../store/retention.ts';
 import { ModelRepo, SettingsRepo } from '../store/state.ts';
 
 export const CONFIG_KEY = 'trainConfig';
+
+/**
+ * Fields the schema no longer has that settings stored by an earlier version may still hold. They are dropped when
+ * the stored overrides are read (the schema rejects unknown keys, and the page must still load) and so vanish from
+ * storage at the next save. `keepCheckpoints` (keep the newest N) gave way to the retention rules (retention*).
+ */
+export const RETIRED_CONFIG_KEYS: readonly string[] = ['keepCheckpoints'];
+
+/** The stored overrides without retired keys. */
+async function storedOverrides(settings: SettingsRepo): Promise<Record<string, unknown>> {
+  const saved = (await settings.get<Record<string, unknown>>(CONFIG_KEY)) ?? {};
+  return Object.fromEntries(Object.entries(saved).filter(([k]) => !RETIRED_CONFIG_KEYS.includes(k)));
+}
+
+/** Bytes in a GB of the config and the page (2^30, as the page shows sizes). */
+export const GB = 1024 ** 3;
+
+/** Where the quota is unknown (Node: tests and the CLI have no navigator.storage): the old system's 150 GB. */
+export const FALLBACK_RETENTION_BUDGET_BYTES = 150 * GB;
+
+/** The size budget of one model's checkpoints, in bytes, and one sentence saying where it comes from. */
+export function retentionBudget(cfg: Pick<TrainConfig, 'retentionBudgetGB' | 'retentionQuotaShare'>, quota: number | undefined): { bytes: number; source: string } {
+  if (cfg.retentionBudgetGB > 0) return { bytes: Math.floor(cfg.retentionBudgetGB * GB), source: `retentionBudgetGB (${cfg.retentionBudgetGB} GB)` };
+  if (quota !== undefined && quota > 0) {
+    return { bytes: Math.floor(cfg.retentionQuotaShare * quota), source: `${Math.round(cfg.retentionQuotaShare * 100)}% of the storage quota (${formatSize(quota)})` };
+  }
+  return { bytes: FALLBACK_RETENTION_BUDGET_BYTES, source: 'the fixed 150 GB budget (the storage quota is unknown here)' };
+}
+
+/** The retention policy of a config, with the budget from the quota when the config does not fix one. */
+export function retentionPolicy(cfg: Pick<TrainConfig, 'retentionMinAgeHours' | 'retentionDailyDays' | 'retentionBudgetGB' | 'retentionQuotaShare'>, quota: number | undefined): RetentionPolicy {
+  return { minAgeHours: cfg.retentionMinAgeHours, dailyDays: cfg.retentionDailyDays, budgetBytes: retentionBudget(cfg, quota).bytes };
+}
+
+/** This origin's storage quota in bytes (navigator.storage.estimate(), in the page or a worker); undefined where unknown. */
+export async function storageQuota(storage?: Pick<StorageManager, 'estimate'>): Promise<number | undefined> {
+  const s = storage ?? (typeof navigator !== 'undefined' ? navigator.storage : undefined);
+  const e = await s?.estimate?.().catch(() => undefined);
+  return e?.quota !== undefined && e.quota > 0 ? e.quota : undefined;
+}
 
 export type FlatConfig = Record<string, number | string | boolean | string[]>;
 export interface ConfigUpdate {
@@ -53,7 +94,7 @@ function nest(flat: Record<string, unknown>): Record<string, unknown> {
 
 export async function loadTrainConfig(db: WorkbenchDb): Promise<TrainConfig> {
   const model = await new ModelRepo(db).active();
-  const saved = (await new SettingsRepo(db).get<Record<string, unknown>>(CONFIG_KEY)) ?? {};
+  const saved = await storedOverrides(new SettingsRepo(db));
   return parseTrainConfig(nest(saved), presetFor(model));
 }
 
@@ -64,7 +105,7 @@ export async function loadTrainConfig(db: WorkbenchDb): Promise<TrainConfig> {
 export async function updateTrainConfig(db: WorkbenchDb, patch: Record<string, unknown>): Promise<ConfigUpdate> {
   const model = await new ModelRepo(db).active();
   const settings = new SettingsRepo(db);
-  const saved = (await settings.get<Record<string, unknown>>(CONFIG_KEY)) ?? {};
+  const saved = await storedOverrides(settings);
   const current = parseTrainConfig(nest(saved), presetFor(model));
   const currentFlat = flatten(current);
   const errors: { field: string; message: string }[] = [];

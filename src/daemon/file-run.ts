@@ -14,6 +14,7 @@ import type { ControlRepo, DaemonStateRepo, MetricsRepo, ModelRepo } from '../st
 import type { Queue } from './queue.ts';
 import type { FileExamples } from './examples.ts';
 import { sampleAnswer } from './sample.ts';
+import { retentionPolicy, storageQuota } from './config.ts';
 import { snapshotTensors, storedState, type Session } from './session.ts';
 import { MetricsBuffer, Pulse, StoreGuard } from './store-writes.ts';
 
@@ -229,7 +230,7 @@ export class FileRun {
     // The checkpoint is complete; a full disk in the bookkeeping after it pauses (a reload reconciles from the manifest).
     await this.guard.write("the file's progress", () => this.d.queue.setProgress(id, p));
     await this.guard.write("the model's lineage", () => this.d.models.recordLineage(s.modelRow.id, { itemId: id, fileName: this.item.name, fromStep: snap.step - snap.state.fileStep, toStep: snap.step, outcome: 'in_progress' }, snap.step));
-    await this.d.checkpoints.applyRetention(s.modelRow.id, this.cfg.keepCheckpoints);
+    await this.d.checkpoints.applyRetention(s.modelRow.id, retentionPolicy(this.cfg, await storageQuota())); // the model's resume point is protected by the store
     await this.pulse.beat({}, true);
   }
 }

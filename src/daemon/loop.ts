@@ -56,7 +56,7 @@ export interface LoopOptions {
   chunkBytes?: number;
   /** How often an idle or paused daemon looks for work and controls. */
   pollMs?: number;
-  /** A checkpoint at least this often while training (default 5 minutes). */
+  /** A checkpoint at least this often while training (default: the config's checkpointEveryMinutes; tests set it). */
   checkpointEveryMs?: number;
   /** The trainer's heartbeat at most this often while busy (default HEARTBEAT_MS). */
   heartbeatMs?: number;
@@ -400,7 +400,7 @@ export class TrainingLoop {
     const run = new FileRun(
       {
         queue: this.queue, checkpoints: this.checkpoints, state: this.state, controls: this.controls, models: this.models, metrics: this.metrics,
-        checkpointEveryMs: this.o.checkpointEveryMs ?? 5 * 60_000,
+        checkpointEveryMs: this.o.checkpointEveryMs ?? cfg.checkpointEveryMinutes * 60_000,
         heartbeatMs: this.o.heartbeatMs,
         answerChats: (sess) => this.drainChats(sess),
         hasChats: () => this.chats.length > 0,

@@ -1,9 +1,12 @@
 /**
  * Checkpoint repository: named tensors + trainer state written as ≤ 64 MB chunks FIRST and a manifest row LAST,
- * so a crash never leaves a checkpoint that looks complete (tensors may be streamed in one at a time); reads, retention (keep last N + pinned, never the
- * only/latest/best/pinned) and deletion plans that name what is lost. Save results are data, not exceptions.
+ * so a crash never leaves a checkpoint that looks complete (tensors may be streamed in one at a time); reads, and
+ * automatic retention by the planner's protection rules and size budget (retention.ts), each deletion in the event
+ * log. Save results are data, not exceptions.
  */
 import { MAIN_BRANCH, type CheckpointChunkRow, type CheckpointRow, type WorkbenchDb } from './db.ts';
+import { formatSize, planRetention, type DayOf, type RetentionPlan, type RetentionPolicy } from './retention.ts';
+import { EventRepo } from './state.ts';
 
 export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
 
@@ -21,6 +24,14 @@ export type CheckpointMeta = Pick<CheckpointRow, 'modelId' | 'step' | 'trainerSt
 
 export interface CheckpointInput extends CheckpointMeta {
   tensors: CheckpointTensor[];
+}
+
+/** What a retention run may be told besides the policy (tests inject the clock and the day function). */
+export interface RetentionOptions {
+  now?: number;
+  dayOf?: DayOf;
+  /** Checkpoints the caller knows must stay, each with its reason. */
+  protect?: readonly { id: string; reason: string }[];
 }
 
 export type CheckpointSaveResult =
@@ -233,30 +244,36 @@ export class CheckpointStore {
     return orphan.length;
   }
 
-  /** Why a checkpoint must be kept, or null when it may go. */
-  protectedBecause(row: CheckpointRow, all: CheckpointRow[]): string | null {
-    if (row.pinned) return 'it is pinned';
-    if (all.length <= 1) return 'it is the only checkpoint of its model';
-    if (all[0].id === row.id) return 'it is the latest checkpoint of its model';
-    const withVal = all.filter((r) => r.valLoss !== undefined);
-    if (withVal.length > 0 && withVal.reduce((a, b) => (b.valLoss! < a.valLoss! ? b : a)).id === row.id) {
-      return 'it has the best validation loss of its model';
+  /**
+   * Dry run of automatic retention for a model now: what would be deleted and why each kept checkpoint stays
+   * (src/store/retention.ts). The checkpoint the model resumes from (ModelRow.resumeFrom) is always protected.
+   */
+  async retentionPlan(modelId: string, policy: RetentionPolicy, opts: RetentionOptions = {}): Promise<RetentionPlan> {
+    const [checkpoints, model] = await Promise.all([this.list(modelId), this.db.models.get(modelId)]);
+    return planRetention({ checkpoints, policy, now: opts.now ?? Date.now(), dayOf: opts.dayOf, resumeFrom: model?.resumeFrom, protect: opts.protect });
+  }
+
+  /**
+   * Applies retention right after a complete write, so an older checkpoint goes only once a newer one is whole:
+   * deletes the plan's checkpoints oldest first and records each in the event log (kind 'deletion': checkpoint id,
+   * step, bytes and the rule that let it go). Returns the plan it applied.
+   */
+  async applyRetention(modelId: string, policy: RetentionPolicy, opts: RetentionOptions = {}): Promise<RetentionPlan> {
+    const now = opts.now ?? Date.now();
+    const plan = await this.retentionPlan(modelId, policy, { ...opts, now });
+    const events = new EventRepo(this.db);
+    for (const d of plan.delete) {
+      await this.remove(d.id);
+      await events.add({
+        at: now,
+        kind: 'deletion',
+        message: `Retention deleted the checkpoint at step ${d.step} (${formatSize(d.bytes)}): ${d.why}.`,
+        modelId,
+        checkpointId: d.id,
+        detail: { step: d.step, bytes: d.bytes, rule: 'size budget', why: d.why, budgetBytes: plan.budgetBytes },
+      });
     }
-    return null;
-  }
-
-  /** Ids that retention would delete: beyond the newest `keep`, unprotected. */
-  async retentionPlan(modelId: string, keep: number, except: ReadonlySet<string> = new Set()): Promise<string[]> {
-    const all = await this.list(modelId);
-    const unpinned = all.filter((r) => !r.pinned);
-    return unpinned.slice(keep).filter((r) => !except.has(r.id) && this.protectedBecause(r, all) === null).map((r) => r.id);
-  }
-
-  /** Applies retention right after a complete write, so an older checkpoint goes only once a newer one is whole. */
-  async applyRetention(modelId: string, keep: number, except: ReadonlySet<string> = new Set()): Promise<string[]> {
-    const ids = await this.retentionPlan(modelId, keep, except);
-    for (const id of ids) await this.remove(id);
-    return ids;
+    return plan;
   }
 
   /** Manifest first, then chunks: a half-deleted checkpoint never looks complete. */

@@ -77,13 +77,17 @@ export function addDays(day: string, n: number): string {
   return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
 }
 
-/** '7.0 GB', '12.3 MB', '512 B' (decimal units, as storage quotas and disks are sold). */
+/** '6.5 GB', '12.3 MB', '512 B': powers of 1024, one decimal below 100, as the page shows sizes (ui/lib/format.ts). */
 export function formatSize(bytes: number): string {
   if (!Number.isFinite(bytes)) return 'unlimited';
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
-  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
-  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(1)} kB`;
-  return `${bytes} B`;
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${Math.round(v)} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`;
 }
 
 const hours = (h: number) => `${h} hour${h === 1 ? '' : 's'}`;

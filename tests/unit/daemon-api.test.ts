@@ -35,7 +35,7 @@ async function setup(): Promise<{ db: WorkbenchDb; api: WorkbenchApi; loop: Trai
   });
   const loop = new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny', ref: 'mem:' }, chunkBytes: 8192, pollMs: 5 });
   await loop.recover();
-  const r = await api.setConfig({ profile: 'plain_sft', batchSize: 2, maxLength: 32, saveSteps: 2, logEvery: 1, evalSteps: 0, warmupSteps: 0, valFraction: 0, keepCheckpoints: 5 });
+  const r = await api.setConfig({ profile: 'plain_sft', batchSize: 2, maxLength: 32, saveSteps: 2, logEvery: 1, evalSteps: 0, warmupSteps: 0, valFraction: 0 });
   expect(r.errors).toEqual([]);
   return { db, api, loop, validated };
 }
@@ -166,6 +166,7 @@ describe('WorkbenchApi', () => {
     const old = await api.deleteCheckpoint(list[2].id);
     expect(old.allowed).toBe(true);
     expect(old.message).toMatch(/step 2 .*a\.jsonl/);
+    expect(old.message).toMatch(/Automatic retention would keep it: younger than 36 hours\./); // the warning names what protected it
     expect((await api.listCheckpoints('tiny')).map((c) => c.step)).toEqual([6, 4]);
     await api.pinCheckpoint(list[1].id, true);
     expect((await api.planCheckpointDeletion(list[1].id)).message).toMatch(/pinned/);

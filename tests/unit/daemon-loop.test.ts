@@ -29,7 +29,6 @@ const CONFIG = {
   logEvery: 1,
   evalSteps: 0,
   warmupSteps: 0,
-  keepCheckpoints: 2,
   valFraction: 0,
   learningRate: 1e-2,
   bucketByLength: false,
@@ -57,7 +56,8 @@ async function setup(extra: Record<string, unknown> = {}, prepare?: (db: Workben
 
 describe('TrainingLoop', () => {
   it('trains two files with a cumulative global step, completes them, records metrics, lineage and checkpoints', async () => {
-    const { db, loop, queue, add } = await setup();
+    // Retention with no minimum age and a 1-byte budget: every checkpoint no rule protects goes once a newer one is whole.
+    const { db, loop, queue, add } = await setup({ retentionMinAgeHours: 0, retentionBudgetGB: 1e-9 });
     const a = await add('a.jsonl', chatJsonl(12, 'a'));
     expect(await loop.runUntilIdle()).toBe('idle');
     const afterFirst = tf.memory().numTensors; // model weights + optimizer moments
@@ -79,7 +79,12 @@ describe('TrainingLoop', () => {
     ]);
     const ckpts = await loop.checkpoints.list('tiny');
     expect(ckpts[0].step).toBe(12);
-    expect(ckpts.length).toBe(2); // keepCheckpoints 2: older ones deleted once newer ones were complete
+    // Checkpoints at steps 2, 4, 6 (file end), 8, 10, 12: the latest stays (and yesterday's last if the run crossed
+    // midnight); each deleted one is in the event log with its step, bytes and rule.
+    expect(ckpts.length).toBeLessThanOrEqual(2);
+    const deletions = await db.events.where('kind').equals('deletion').toArray();
+    expect(deletions.map((e) => e.detail?.step).sort((x, y) => Number(x) - Number(y))).toEqual([2, 4, 6, 8, 10, 12].filter((st) => !ckpts.some((c) => c.step === st)));
+    expect(deletions.every((e) => e.modelId === 'tiny' && e.detail?.rule === 'size budget' && Number(e.detail?.bytes) > 0)).toBe(true);
     const state = await db.daemon.get('state');
     expect(state?.status).toBe('idle');
     expect(state?.step).toBe(12);
@@ -209,8 +214,8 @@ describe('TrainingLoop', () => {
     expect((await queue.get(id)).status).toBe('completed');
     expect((await db.metrics.toArray()).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
     const ckpts = await loop.checkpoints.list('tiny');
-    expect(ckpts.map((c) => c.step)).toEqual([6, 5]); // one per step, retention keeps 2
-    expect(ckpts[1].reason).toBe('time');
+    expect(ckpts.map((c) => c.step)).toEqual([6, 5, 4, 3, 2, 1]); // one per step; retention keeps all (younger than 36 hours)
+    expect(ckpts.slice(1).every((c) => c.reason === 'time')).toBe(true);
     loop.dispose();
   });
 

@@ -42,7 +42,6 @@ const CONFIG = {
   logEvery: 1,
   evalSteps: 0,
   warmupSteps: 0,
-  keepCheckpoints: 2,
   valFraction: 0,
   learningRate: 1e-2,
   bucketByLength: false,

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { addDays, planRetention, type RetentionCheckpoint, type RetentionPolicy } from '../../src/store/retention.ts';
 
-const GB = 1e9;
+const GB = 1024 ** 3; // sizes print in powers of 1024, as the page shows them
 const H = 3_600_000;
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const at = (iso: string) => Date.parse(iso);

@@ -1,7 +1,7 @@
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { scratchDbs } from './scratch-db.ts';
-import type { WorkbenchDb } from '../../src/store/db.ts';
+import type { ModelRow, WorkbenchDb } from '../../src/store/db.ts';
 import { CheckpointStore, isQuotaError, type CheckpointInput } from '../../src/store/checkpoints.ts';
 
 const freshDb = scratchDbs('ckpt-test');
@@ -93,27 +93,53 @@ describe('CheckpointStore', () => {
     await expect(store.read(res.id)).rejects.toThrow(/chunk 1 of \d+ is missing/);
   });
 
-  it('retention keeps the newest N plus pinned, never the only, latest or best', async () => {
+  it('retention: a dry run deletes nothing; applying it deletes the unprotected oldest first down to the budget, with their chunks, each in the event log', async () => {
     const db = freshDb();
-    const store = new CheckpointStore(db, 1 << 20);
+    const store = new CheckpointStore(db, 64);
+    const H = 3_600_000;
+    const now = Date.parse('2026-11-30T21:00:00Z');
+    const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
     const ids: Record<number, string> = {};
-    for (const step of [10, 20, 30, 40, 50, 60]) {
+    // Six checkpoints, 12 hours apart, the newest 1 hour old; step 20 has the best val loss, step 10 is pinned.
+    for (const [k, step] of [10, 20, 30, 40, 50, 60].entries()) {
       const r = await store.write(input(step, { valLoss: step === 20 ? 0.1 : 1, pinned: step === 10 }));
       if (!r.saved) throw new Error('not saved');
       ids[step] = r.id;
+      await db.checkpoints.update(r.id, { createdAt: now - H - (5 - k) * 12 * H });
     }
-    const deleted = await store.applyRetention('m1', 3);
-    // Newest 3 unpinned = 60, 50, 40; 30 goes; 20 is the best val loss; 10 is pinned.
-    expect(deleted).toEqual([ids[30]]);
-    expect((await store.list('m1')).map((r) => r.step)).toEqual([60, 50, 40, 20, 10]);
-    expect(await db.checkpointChunks.where('checkpointId').equals(ids[30]).count()).toBe(0);
-    const all = await store.list('m1');
-    expect(store.protectedBecause(all[0], all)).toMatch(/latest/);
-    expect(store.protectedBecause(all.find((r) => r.step === 10)!, all)).toMatch(/pinned/);
-    expect(store.protectedBecause(all.find((r) => r.step === 20)!, all)).toMatch(/best validation/);
-    expect(store.protectedBecause(all.find((r) => r.step === 40)!, all)).toBeNull();
-    const only = [all[0]];
-    expect(store.protectedBecause(all[0], only)).toMatch(/only/);
+    // The model resumes from step 30 (chosen with "Use").
+    await db.models.put({ id: 'm1', name: 'M1', resumeFrom: ids[30] } as ModelRow);
+    const size = (await store.list('m1'))[0].bytes;
+    const policy = { minAgeHours: 36, dailyDays: 0, budgetBytes: 2 * size };
+
+    const dry = await store.retentionPlan('m1', policy, { now, dayOf });
+    // Ages 61, 49, 37, 25, 13 and 1 hours: 10 (pinned), 20 (best) and 30 (the resume point) are old but protected.
+    expect(dry.delete).toEqual([]);
+    expect(dry.keep.map((k) => [k.step, k.reasons])).toEqual([
+      [60, ['the latest checkpoint of the model', 'the last checkpoint of today (2026-11-30)', 'younger than 36 hours']],
+      [50, ['younger than 36 hours']],
+      [40, ['the last checkpoint of yesterday (2026-11-29)', 'younger than 36 hours']],
+      [30, ['training will resume from it']],
+      [20, ['the best validation loss of the model (0.1000)']],
+      [10, ['pinned']],
+    ]);
+    await db.models.update('m1', { resumeFrom: undefined });
+    await store.setPinned(ids[10], false);
+    expect((await store.list('m1')).length).toBe(6); // the dry run deleted nothing
+
+    const plan = await store.applyRetention('m1', policy, { now, dayOf });
+    expect(plan.delete.map((d) => d.step)).toEqual([10, 30]);
+    expect((await store.list('m1')).map((r) => r.step)).toEqual([60, 50, 40, 20]);
+    expect(await db.checkpointChunks.where('checkpointId').anyOf([ids[10], ids[30]]).count()).toBe(0);
+    const events = await db.events.where('kind').equals('deletion').toArray();
+    expect(events.map((e) => [e.checkpointId, e.detail?.step, e.detail?.bytes, e.detail?.rule])).toEqual([
+      [ids[10], 10, size, 'size budget'],
+      [ids[30], 30, size, 'size budget'],
+    ]);
+    expect(events[0].message).toMatch(/^Retention deleted the checkpoint at step 10 .*over the .* budget.*oldest unprotected/);
+    expect(events.every((e) => e.modelId === 'm1' && e.at === now)).toBe(true);
+    // Over the budget still (4 checkpoints for 2), but every one left is protected: nothing more goes.
+    expect((await store.applyRetention('m1', policy, { now, dayOf })).delete).toEqual([]);
   });
 
   it('rejects a tensor whose data does not match its shape, naming it', async () => {

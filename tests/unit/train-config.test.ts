@@ -16,13 +16,14 @@ function configError(fn: () => unknown): ConfigError {
 describe('TrainConfig schema', () => {
   it('fills defaults; presets override them', () => {
     const c = parseTrainConfig({});
-    expect(c.keepCheckpoints).toBe(3);
+    expect([c.checkpointEveryMinutes, c.retentionMinAgeHours, c.retentionDailyDays, c.retentionBudgetGB, c.retentionQuotaShare]).toEqual([5, 36, 7, 0, 0.5]);
     expect(c.valFraction).toBe(0.05);
     expect(c.valMax).toBe(100);
     expect(c.schedule).toBe('constant');
     expect(c.sampleTimeLimitMs).toBe(10000);
     const q = parseTrainConfig({}, 'qwen3-0.6b');
     expect([q.batchSize, q.gradAccumSteps, q.learningRate, q.warmupSteps, q.maxLength, q.saveSteps]).toEqual([1, 16, 2e-4, 100, 2048, 1000]);
+    expect(q.checkpointEveryMinutes).toBe(60); // a ~7 GB write: hourly
     expect(parseTrainConfig({ learningRate: 1e-4 }, 'tiny').learningRate).toBe(1e-4);
   });
 

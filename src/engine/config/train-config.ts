@@ -87,8 +87,16 @@ export interface TrainConfig {
   evalSteps: number;
   /** 0–1000000 steps between checkpoints; 0 = only at the end. */
   saveSteps: number;
-  /** 1–1000 checkpoints kept per model (plus pinned ones). */
-  keepCheckpoints: number;
+  /** 1–1440 minutes: a checkpoint at least this often while training (tiny/small 5; qwen3-0.6b 60: a ~7 GB write). */
+  checkpointEveryMinutes: number;
+  /** 0–8760 hours: retention never deletes a checkpoint younger than this, nor one a rollback abandoned less than this ago. */
+  retentionMinAgeHours: number;
+  /** 0–365 days: retention keeps the last checkpoint of each of the last N local days (today's and yesterday's always). */
+  retentionDailyDays: number;
+  /** 0–1000000 GB: retention deletes unprotected checkpoints, oldest first, only while a model's take more; 0 = retentionQuotaShare of the storage quota. */
+  retentionBudgetGB: number;
+  /** 0.05–1: the size budget's share of the browser's storage quota when retentionBudgetGB is 0. */
+  retentionQuotaShare: number;
   /** 0–0.5 of each file held out for validation. */
   valFraction: number;
   /** 0–100000: at most this many held-out examples per file. */
@@ -161,7 +169,11 @@ export const TRAIN_CONFIG_FIELDS: readonly FieldMeta[] = [
   f('logEvery', 'int', 10, 'Steps between metric reads (each read waits for the device)', { min: 1, max: 100000 }),
   f('evalSteps', 'int', 50, 'Steps between validation losses (0 = never)', { min: 0, max: 1000000 }),
   f('saveSteps', 'int', 200, 'Steps between checkpoints (0 = at the end only)', { min: 0, max: 1000000 }),
-  f('keepCheckpoints', 'int', 3, 'Checkpoints kept per model', { min: 1, max: 1000 }),
+  f('checkpointEveryMinutes', 'int', 5, 'A checkpoint at least this often while training (minutes)', { min: 1, max: 1440 }),
+  f('retentionMinAgeHours', 'int', 36, 'Retention never deletes a checkpoint younger than this, or abandoned by a rollback less than this ago (hours)', { min: 0, max: 8760 }),
+  f('retentionDailyDays', 'int', 7, "Retention keeps each of the last N days' last checkpoint (today's and yesterday's always)", { min: 0, max: 365 }),
+  f('retentionBudgetGB', 'float', 0, "Size budget of a model's checkpoints: unprotected ones go, oldest first, only above it (GB; 0 = a share of the storage quota)", { min: 0, max: 1000000 }),
+  f('retentionQuotaShare', 'float', 0.5, 'Share of the storage quota that is the size budget when retentionBudgetGB is 0', { min: 0.05, max: 1 }),
   f('valFraction', 'float', 0.05, 'Fraction of a file held out', { min: 0, max: 0.5 }),
   f('valMax', 'int', 100, 'Most held-out examples per file', { min: 0, max: 100000 }),
   f('maxConsecutiveNonFinite', 'int', 10, 'Non-finite steps in a row before failing', { min: 1, max: 1000 }),
@@ -201,6 +213,9 @@ export const PRESET_TRAIN_DEFAULTS: Record<PresetName, Partial<TrainConfig>> = {
     maxLength: 2048,
     evalSteps: 200,
     saveSteps: 1000,
+    // A checkpoint with Adam moments is ~7 GB: each write stalls training for a minute or more and every one younger
+    // than retentionMinAgeHours is kept, so hourly, not every 5 minutes (README, "Retention").
+    checkpointEveryMinutes: 60,
     weightDecay: 0.01,
     lmHeadChunkTokens: 256,
     // Without it, activations at 2048 tokens need ~28 GB (see memory-estimate.ts); with it the run fits 24 GB.
