@@ -85,7 +85,7 @@ export type ImportSource = { files: { path: string; blob: Blob }[] } | { zip: Bl
 export interface RetentionPreview extends RetentionPlan {
   modelId: string;
   policy: RetentionPolicy;
-  /** Where the size budget comes from, one phrase ("50% of the storage quota (1200.0 GB)"). */
+  /** Where the size budget comes from, one phrase ("50% of the 1.1 TB storage quota"). */
   budgetSource: string;
 }
 

@@ -39,11 +39,11 @@ export const FALLBACK_RETENTION_BUDGET_BYTES = 150 * GB;
 
 /** The size budget of one model's checkpoints, in bytes, and one sentence saying where it comes from. */
 export function retentionBudget(cfg: Pick<TrainConfig, 'retentionBudgetGB' | 'retentionQuotaShare'>, quota: number | undefined): { bytes: number; source: string } {
-  if (cfg.retentionBudgetGB > 0) return { bytes: Math.floor(cfg.retentionBudgetGB * GB), source: `retentionBudgetGB (${cfg.retentionBudgetGB} GB)` };
+  if (cfg.retentionBudgetGB > 0) return { bytes: Math.floor(cfg.retentionBudgetGB * GB), source: `retentionBudgetGB = ${cfg.retentionBudgetGB}` };
   if (quota !== undefined && quota > 0) {
-    return { bytes: Math.floor(cfg.retentionQuotaShare * quota), source: `${Math.round(cfg.retentionQuotaShare * 100)}% of the storage quota (${formatSize(quota)})` };
+    return { bytes: Math.floor(cfg.retentionQuotaShare * quota), source: `${Math.round(cfg.retentionQuotaShare * 100)}% of the ${formatSize(quota)} storage quota` };
   }
-  return { bytes: FALLBACK_RETENTION_BUDGET_BYTES, source: 'the fixed 150 GB budget (the storage quota is unknown here)' };
+  return { bytes: FALLBACK_RETENTION_BUDGET_BYTES, source: 'a fixed 150 GB: the storage quota is unknown here' };
 }
 
 /** The retention policy of a config, with the budget from the quota when the config does not fix one. */

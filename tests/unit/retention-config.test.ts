@@ -49,8 +49,8 @@ describe('retention config', () => {
 
   it('the budget: the config\'s GB when set, else the share of the quota, else the fixed fallback', async () => {
     const cfg = defaultTrainConfig();
-    expect(retentionBudget({ ...cfg, retentionBudgetGB: 150 }, 1e12)).toEqual({ bytes: 150 * 1024 ** 3, source: 'retentionBudgetGB (150 GB)' });
-    expect(retentionBudget(cfg, 1.2e12)).toEqual({ bytes: 6e11, source: '50% of the storage quota (1.1 TB)' });
+    expect(retentionBudget({ ...cfg, retentionBudgetGB: 150 }, 1e12)).toEqual({ bytes: 150 * 1024 ** 3, source: 'retentionBudgetGB = 150' });
+    expect(retentionBudget(cfg, 1.2e12)).toEqual({ bytes: 6e11, source: '50% of the 1.1 TB storage quota' });
     expect(retentionBudget(cfg, undefined).bytes).toBe(FALLBACK_RETENTION_BUDGET_BYTES);
     expect(retentionPolicy({ ...cfg, retentionQuotaShare: 0.25 }, 4e11)).toEqual({ minAgeHours: 36, dailyDays: 7, budgetBytes: 1e11 });
     expect(await storageQuota(storage(5e11))).toBe(5e11);
@@ -78,7 +78,7 @@ describe('retention config', () => {
     const api = createWorkbenchApi({ db, validate: () => undefined, storage: storage(3000) });
     const plan = await api.retentionPreview();
     expect(plan?.modelId).toBe('m');
-    expect(plan?.budgetSource).toBe('50% of the storage quota (2.9 KB)');
+    expect(plan?.budgetSource).toBe('50% of the 2.9 KB storage quota');
     expect(plan?.budgetBytes).toBe(1500);
     expect(plan?.delete.map((d) => [d.id, d.step, d.bytes])).toEqual([[ids[0], 10, 1000], [ids[1], 20, 1000]]);
     expect(plan?.delete[0].why).toMatch(/took 3\.9 KB, over the 1\.5 KB budget.*older than 36 hours/);

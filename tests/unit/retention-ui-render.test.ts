@@ -31,7 +31,7 @@ describe('RetentionPreview panel', () => {
     const rows: RetentionCheckpoint[] = [100, 200, 300, 400].map((step, i) => ({ id: `c${step}`, step, createdAt: NOW - (300 - i * 100) * H, bytes: GB, pinned: step === 200 }));
     const policy = { minAgeHours: 36, dailyDays: 7, budgetBytes: 2 * GB };
     const plan = planRetention({ checkpoints: rows, policy, now: NOW, dayOf: (ms) => new Date(ms).toISOString().slice(0, 10) });
-    const preview: RetentionPreview = { modelId: 'm', policy, budgetSource: 'retentionBudgetGB (2 GB)', ...plan };
+    const preview: RetentionPreview = { modelId: 'm', policy, budgetSource: 'retentionBudgetGB = 2', ...plan };
     const html = render(C, { props: { preview, onRefresh: () => undefined } }).body;
     expect(html).toMatch(/data-testid="retention-summary"[^>]*data-delete="1"[^>]*data-keep="3"/);
     expect(html).toContain('Automatic retention would delete 1, freeing 1.0 GB.');
