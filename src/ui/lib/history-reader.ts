@@ -1,10 +1,13 @@
 // Incremental readers of a model's training history in the store, for the live page: the metric rows as parallel
 // arrays (uPlot's layout) that grow in place, read in chunks with a yield between them so a 100,000-step history
-// loads without one long main-thread task; and the running count of sample answers, from the rows added since the
-// last count. Plain TypeScript over the Dexie database (tested in Node with fake-indexeddb).
-import type { MetricRow, WorkbenchDb } from '../../store/db.ts';
+// loads without one long main-thread task; the set-aside branches' loss (rows a rollback archived), one history per
+// branch; and the running count of sample answers, from the rows added since the last count. Plain TypeScript over
+// the Dexie database (tested in Node with fake-indexeddb).
+import type { ArchivedEvalRow, ArchivedMetricRow, MetricRow, ModelRow, WorkbenchDb } from '../../store/db.ts';
+import { MAIN_BRANCH } from '../../store/db.ts';
+import { branchesOf, forkStep, lineOf, ownerAt } from '../../store/branches.ts';
 import { EtaEstimator } from './eta.ts';
-import { DebiasedEma } from './smoothing.ts';
+import { DebiasedEma, debiasedEma } from './smoothing.ts';
 
 /** Loss history as parallel arrays (uPlot's data layout), steps ascending. */
 export interface LossHistory {
@@ -110,6 +113,77 @@ export class MetricHistoryReader {
       h.time.push(r.time);
     }
   }
+}
+
+/** The loss history of one set-aside branch (its rows a rollback moved off the current line), steps ascending. */
+export interface BranchHistory {
+  id: string;
+  name: string;
+  steps: number[];
+  loss: (number | null)[];
+  smoothed: (number | null)[];
+  tokens: number[];
+  /** Wall-clock ms of each row. */
+  time: number[];
+  /** Its validation losses. */
+  evals: { step: number; valLoss: number }[];
+  /**
+   * The last step it shares with the current line when the rows before its first are the current line's (its curve
+   * goes on from the current line's there); null when it goes on from another set-aside branch.
+   */
+  fork: number | null;
+}
+
+/**
+ * The set-aside branches of a model with their loss, in the order the branches were made (empty before any
+ * rollback). Each branch is read `chunk` rows at a time by its [modelId+branch+step] range, with a yield between
+ * chunks; `cancelled()` stops the read (null is returned).
+ */
+export async function readBranchHistories(
+  db: WorkbenchDb,
+  model: Pick<ModelRow, 'id' | 'branch' | 'branches' | 'createdAt'>,
+  smoothing: number,
+  opts: { chunk?: number; yieldTask?: () => Promise<void>; cancelled?: () => boolean } = {},
+): Promise<BranchHistory[] | null> {
+  const chunk = opts.chunk ?? HISTORY_CHUNK;
+  const pause = opts.yieldTask ?? nextTask;
+  const out: BranchHistory[] = [];
+  if (!model.branches?.length) return out;
+  const records = branchesOf(model);
+  for (const b of records) {
+    const h: BranchHistory = { id: b.id, name: b.name, steps: [], loss: [], smoothed: [], tokens: [], time: [], evals: [], fork: null };
+    for (let from = -Infinity; ; ) {
+      const rows: ArchivedMetricRow[] = await db.metricsArchive.where('[modelId+branch+step]').between([model.id, b.id, from], [model.id, b.id, Infinity], false, true).limit(chunk).toArray();
+      if (opts.cancelled?.()) return null;
+      for (const r of rows) {
+        h.steps.push(r.step);
+        h.loss.push(r.loss);
+        h.tokens.push(r.tokens);
+        h.time.push(r.time);
+      }
+      if (rows.length < chunk) break;
+      from = rows[rows.length - 1].step;
+      await pause();
+    }
+    if (h.steps.length === 0) continue;
+    const evals: ArchivedEvalRow[] = await db.evalsArchive.where('[modelId+branch+step]').between([model.id, b.id, -Infinity], [model.id, b.id, Infinity]).toArray();
+    h.evals = evals.map((e) => ({ step: e.step, valLoss: e.valLoss }));
+    h.smoothed = debiasedEma(h.loss, smoothing);
+    out.push(h);
+  }
+  const current = lineOf(records, model.branch ?? MAIN_BRANCH);
+  for (const h of out) {
+    const own = lineOf(records, h.id);
+    const f = forkStep(own, current);
+    const between = out.some((o) => o !== h && o.steps.some((s) => s > f && s < h.steps[0] && ownerAt(own, s) === o.id));
+    h.fork = between ? null : f;
+  }
+  return out;
+}
+
+/** The same branches with their smoothed loss for a new smoothing weight (new objects; the raw arrays are shared). */
+export function resmoothBranches(branches: readonly BranchHistory[], weight: number): BranchHistory[] {
+  return branches.map((b) => ({ ...b, smoothed: debiasedEma(b.loss, weight) }));
 }
 
 /** Running count of a model's sample answers (overall correct / total), from the rows stored since the last count. */

@@ -6,7 +6,9 @@ import type { CheckpointRow, DaemonStateRow, EvalRow, ModelRow, Priority, QueueI
 import { PRIORITIES } from '../../store/db.ts';
 import { checkpoints$, daemonState$, evals$, models$, queueItems$ } from '../../store/queries.ts';
 import { queueStepsLeft, stepsLeft, type StepsConfig } from '../lib/eta.ts';
-import { MetricHistoryReader, SampleTotals, emptyHistory, type LossHistory } from '../lib/history-reader.ts';
+import { MetricHistoryReader, SampleTotals, emptyHistory, readBranchHistories, resmoothBranches, type BranchHistory, type LossHistory } from '../lib/history-reader.ts';
+import { MAIN_BRANCH } from '../../store/db.ts';
+import { branchesOf, lineOf, ownerAt } from '../../store/branches.ts';
 import type { GpuAdapterSummary } from '../../engine/backend.ts';
 import { DEVICE_MEMORY_SETTING, deviceMemory } from '../../daemon/preflight.ts';
 import { SettingsRepo } from '../../store/state.ts';
@@ -43,7 +45,7 @@ async function probeAdapter(): Promise<AdapterProbe | null> {
   }
 }
 
-export type { LossHistory } from '../lib/history-reader.ts';
+export type { BranchHistory, LossHistory } from '../lib/history-reader.ts';
 
 export class WorkbenchState {
   daemon = $state<DaemonStateRow | undefined>(undefined);
@@ -52,6 +54,8 @@ export class WorkbenchState {
   /** Complete checkpoints of the active model, newest step first. */
   checkpoints = $state.raw<CheckpointRow[]>([]);
   history = $state.raw<LossHistory>(emptyHistory());
+  /** The active model's set-aside branches (history a rollback moved off the current line), each with its loss. */
+  branches = $state.raw<BranchHistory[]>([]);
   evals = $state.raw<EvalRow[]>([]);
   /** The last 5 sample answers, oldest first. */
   samples = $state.raw<SampleRow[]>([]);
@@ -72,6 +76,12 @@ export class WorkbenchState {
   device = $derived(deviceMemory(this.deviceMemorySetting, this.adapter?.info));
 
   activeModel = $derived(this.models.find((m) => m.active === 1));
+  /** The name of the branch the active model's current run is on ('main' before any rollback). */
+  lineName = $derived.by(() => {
+    const m = this.activeModel;
+    const id = m?.branch ?? MAIN_BRANCH;
+    return m?.branches?.find((b) => b.id === id)?.name ?? id;
+  });
   currentItem = $derived(this.queue.find((q) => q.id === this.daemon?.currentItemId));
   lastMetric = $derived.by(() => {
     const h = this.history;
@@ -108,7 +118,7 @@ export class WorkbenchState {
       models$(this.db).subscribe({
         next: (m) => {
           this.models = m;
-          this.watchModel(m.find((x) => x.active === 1)?.id);
+          this.watchModel(m.find((x) => x.active === 1));
         },
         error: console.error,
       }),
@@ -146,30 +156,57 @@ export class WorkbenchState {
   /** Changes the smoothing weight and recomputes the smoothed series. */
   setSmoothing(weight: number): void {
     this.smoothing = weight;
+    this.branches = resmoothBranches(this.branches, weight);
     if (!this.reader) return;
     this.reader.setSmoothing(weight);
     this.history = { ...this.reader.history };
   }
 
+  /** The model and branch the history was read for: a rollback that took effect starts the current line anew. */
+  private historyLine: string | undefined;
+  private branchRead = 0;
+  /** Reads the current line's history again from the start, and the set-aside branches. */
+  private watchLine(model: ModelRow | undefined): void {
+    const line = model ? `${model.id}|${model.branch ?? MAIN_BRANCH}|${model.branches?.length ?? 0}` : undefined;
+    if (line === this.historyLine) return;
+    this.historyLine = line;
+    this.reader?.cancel();
+    this.reader = model ? new MetricHistoryReader(this.db, model.id, this.smoothing) : undefined;
+    this.history = emptyHistory();
+    this.etaMsPerToken = null;
+    this.branches = [];
+    const read = ++this.branchRead;
+    if (!model) return;
+    void this.readNewMetrics();
+    const weight = this.smoothing;
+    readBranchHistories(this.db, model, weight, { cancelled: () => read !== this.branchRead }).then((b) => {
+      if (b && read === this.branchRead) this.branches = this.smoothing === weight ? b : resmoothBranches(b, this.smoothing);
+    }, console.error);
+  }
+
   private modelSubs: Subscription[] = [];
-  private watchModel(modelId: string | undefined): void {
+  private watchModel(model: ModelRow | undefined): void {
+    const modelId = model?.id;
+    this.watchLine(model);
     if (modelId === this.historyModel) return;
     for (const s of this.modelSubs) s.unsubscribe();
     this.modelSubs = [];
     this.historyModel = modelId;
-    this.reader?.cancel();
-    this.reader = modelId ? new MetricHistoryReader(this.db, modelId, this.smoothing) : undefined;
     const totals = (this.totals = modelId ? new SampleTotals(this.db, modelId) : undefined);
-    this.history = emptyHistory();
     this.matchTotals = { correct: 0, total: 0 };
-    this.etaMsPerToken = null;
     if (!modelId) return;
     this.modelSubs.push(
       checkpoints$(this.db, modelId).subscribe({ next: (c) => (this.checkpoints = c), error: console.error }),
       evals$(this.db, modelId).subscribe({ next: (e) => (this.evals = e), error: console.error }),
-      // The last 50 samples by a reverse, limited index read (not the whole table on every new sample); the
-      // overall counts grow from the rows added since the last read (by primary key).
-      liveQuery(async () => (await this.db.samples.where('[modelId+step]').between([modelId, -Infinity], [modelId, Infinity]).reverse().limit(50).toArray()).reverse()).subscribe({
+      // The last 50 samples by a reverse, limited index read (not the whole table on every new sample), those of the
+      // current line (not of a set-aside branch); the overall counts grow from the rows added since the last read (by primary key).
+      liveQuery(async () => {
+        const rows = (await this.db.samples.where('[modelId+step]').between([modelId, -Infinity], [modelId, Infinity]).reverse().limit(50).toArray()).reverse();
+        const m = await this.db.models.get(modelId);
+        if (!m?.branches?.length) return rows;
+        const line = lineOf(branchesOf(m), m.branch ?? MAIN_BRANCH);
+        return rows.filter((r) => ownerAt(line, r.step) === (r.branch ?? MAIN_BRANCH));
+      }).subscribe({
         next: (s) => {
           this.samples = s.slice(-5);
           this.recentMatches = s.map((x) => x.match);
@@ -180,7 +217,6 @@ export class WorkbenchState {
         error: console.error,
       }),
     );
-    void this.readNewMetrics();
   }
 
   /** Appends the metric rows stored since the last read (see MetricHistoryReader) and publishes the history. */
