@@ -289,7 +289,7 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
     stop: (reason) => control('stop', reason),
     skip: (reason) => control('skip', reason),
     listCheckpoints: (modelId) => ckpts.list(modelId),
-    planRollback: (id) => new BranchRepo(db).plan(id),
+    planRollback: async (id) => new BranchRepo(db).plan(id, (await loadTrainConfig(db)).retentionMinAgeHours),
     async setActiveCheckpoint(id) {
       const row = await db.checkpoints.get(id);
       if (!row) throw new Error(`checkpoint ${id} does not exist`);

@@ -285,7 +285,7 @@ export class TrainingLoop {
     if (model.resumeFrom) {
       // The rollback takes effect: the history after the chosen checkpoint becomes a set-aside branch, kept.
       if (ckptRow?.id === model.resumeFrom) {
-        await new BranchRepo(this.o.db).rollBack(ckptRow.id);
+        await new BranchRepo(this.o.db).rollBack(ckptRow.id, { keepHours: config.retentionMinAgeHours });
         this.session.modelRow = (await this.models.get(model.id)) ?? model; // its branch, lineage and step moved
       } else await this.models.update(model.id, { resumeFrom: undefined });
     }

@@ -13,9 +13,6 @@ import {
   type WorkbenchDb,
 } from './db.ts';
 
-/** A checkpoint left behind by a rollback is not deleted automatically for this long (retention reads abandonedAt). */
-export const ABANDONED_KEEP_MS = 36 * 60 * 60 * 1000;
-
 /** One branch on a line of history and the steps it owns there: (after, upTo]. */
 export interface Segment {
   branch: string;
@@ -88,28 +85,26 @@ export interface RollbackPlan {
 const steps = (xs: number[]) => (xs.length <= 8 ? xs.join(', ') : `${xs.slice(0, 3).join(', ')}, … ${xs.slice(-3).join(', ')}`);
 const quoted = (names: string[]) => names.map((n) => `'${n}'`).join(names.length === 2 ? ' and ' : ', ');
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+/** Retention's default minimum age, which also keeps what a rollback leaves behind (retentionMinAgeHours). */
+const DEFAULT_KEEP_HOURS = 36;
+const kept = (hours: number) => (hours > 0 ? `kept (not deleted automatically for ${plural(hours, 'hour')})` : 'kept');
 
 export class BranchRepo {
   constructor(private readonly db: WorkbenchDb) {}
 
-  /** The newest checkpoint on the model's current line (the one training continues from when nothing was chosen). */
-  async tip(modelId: string): Promise<CheckpointRow | undefined> {
-    const model = await this.db.models.get(modelId);
-    const all = await this.db.checkpoints.where('modelId').equals(modelId).toArray();
-    const line = model ? lineOf(branchesOf(model), branchOf(model)) : [];
-    return all.filter((c) => c.abandonedAt === undefined && (!model || onLine(line, c))).sort((a, b) => b.createdAt - a.createdAt || b.step - a.step)[0];
-  }
-
-  /** What resuming from `checkpointId` would change (nothing is changed). */
-  async plan(checkpointId: string): Promise<RollbackPlan> {
+  /**
+   * What resuming from `checkpointId` would change (nothing is changed). `keepHours`: how long retention keeps what a
+   * rollback leaves behind (the config's retentionMinAgeHours), named in the message.
+   */
+  async plan(checkpointId: string, keepHours = DEFAULT_KEEP_HOURS): Promise<RollbackPlan> {
     const c = await this.db.checkpoints.get(checkpointId);
     if (!c) throw new Error(`checkpoint ${checkpointId} does not exist`);
     const model = await this.db.models.get(c.modelId);
     if (!model) throw new Error(`model "${c.modelId}" of checkpoint ${checkpointId} does not exist`);
-    return this.planFor(model, c);
+    return this.planFor(model, c, keepHours);
   }
 
-  private async planFor(model: ModelRow, c: CheckpointRow): Promise<RollbackPlan> {
+  private async planFor(model: ModelRow, c: CheckpointRow, keepHours: number): Promise<RollbackPlan> {
     const branches = branchesOf(model);
     const name = (id: string) => branches.find((b) => b.id === id)?.name ?? id;
     const cur = lineOf(branches, branchOf(model));
@@ -149,7 +144,7 @@ export class BranchRepo {
     if (asideList.length) {
       const what = [leaving.length ? `The ${plural(leaving.length, 'newer checkpoint')} (step${leaving.length === 1 ? '' : 's'} ${steps(leaving.map((x) => x.step))})` : '', live.length || liveEvals.length ? `the loss history after step ${f}` : ''].filter(Boolean);
       const sentence = what.length === 2 ? `${what[0]} and ${what[1]}` : what[0].charAt(0).toUpperCase() + what[0].slice(1);
-      lines.push(`${sentence} become${what.length === 1 && leaving.length === 1 ? 's' : ''} the side branch ${quoted(asideList.map((s) => s.name))}: kept (not deleted automatically for 36 hours) and shown beside the new run, branch '${newBranch.name}'.`);
+      lines.push(`${sentence} become${what.length === 1 && leaving.length === 1 ? 's' : ''} the side branch ${quoted(asideList.map((s) => s.name))}: ${kept(keepHours)} and shown beside the new run, branch '${newBranch.name}'.`);
     } else {
       lines.push(`Nothing of the current line is set aside; the new run is branch '${newBranch.name}'.`);
     }
@@ -169,14 +164,16 @@ export class BranchRepo {
    * continues on a new branch from the checkpoint's step (lineage entry, resumeFrom cleared), and an event says what
    * moved where. When the checkpoint is the latest of the current line only resumeFrom is cleared. Returns the plan.
    */
-  async rollBack(checkpointId: string, now = Date.now()): Promise<RollbackPlan> {
+  async rollBack(checkpointId: string, opts: { now?: number; keepHours?: number } = {}): Promise<RollbackPlan> {
+    const now = opts.now ?? Date.now();
+    const keepHours = opts.keepHours ?? DEFAULT_KEEP_HOURS;
     const db = this.db;
     return db.transaction('rw', [db.models, db.checkpoints, db.metrics, db.evals, db.metricsArchive, db.evalsArchive, db.events], async () => {
       const c = await db.checkpoints.get(checkpointId);
       if (!c) throw new Error(`checkpoint ${checkpointId} does not exist`);
       const model = await db.models.get(c.modelId);
       if (!model) throw new Error(`model "${c.modelId}" of checkpoint ${checkpointId} does not exist`);
-      const plan = await this.planFor(model, c);
+      const plan = await this.planFor(model, c, keepHours);
       if (!plan.rollback) {
         await db.models.update(model.id, { resumeFrom: undefined });
         return plan;
@@ -203,7 +200,7 @@ export class BranchRepo {
         await db.evals.bulkPut(e.map(({ branch: _b, ...r }) => r));
         await db.evalsArchive.where('[modelId+branch+step]').between(lo, hi, false, true).delete();
       }
-      // Checkpoints: those leaving the line are abandoned now (kept ABANDONED_KEEP_MS at least); those coming back are not.
+      // Checkpoints: those leaving the line are abandoned now (retention keeps them keepHours at least); those coming back are not.
       for (const x of await db.checkpoints.where('modelId').equals(id).toArray()) {
         if (onLine(next, x) && x.abandonedAt !== undefined) await db.checkpoints.update(x.id, { abandonedAt: undefined, branch: branchOf(x) });
         else if (!onLine(next, x) && onLine(cur, x)) await db.checkpoints.update(x.id, { abandonedAt: now, branch: branchOf(x) });
@@ -221,7 +218,7 @@ export class BranchRepo {
       await db.events.add({
         at: now,
         kind: 'rollback',
-        message: `Training went back to step ${c.step} of ${model.name} as branch '${plan.newBranch.name}'. Set aside (kept, not deleted automatically for 36 hours): ${[plan.leaving.length ? `${plural(plan.leaving.length, 'checkpoint')} (step${plan.leaving.length === 1 ? '' : 's'} ${steps(plan.leaving.map((x) => x.step))})` : '', ...moved].filter(Boolean).join('; ') || 'nothing'}${plan.restored.length ? `; brought back: ${plan.restored.map((r) => `${plural(r.metrics, 'loss row')} of '${r.name}'`).join(', ')}` : ''}.`,
+        message: `Training went back to step ${c.step} of ${model.name} as branch '${plan.newBranch.name}'. Set aside, ${kept(keepHours)}: ${[plan.leaving.length ? `${plural(plan.leaving.length, 'checkpoint')} (step${plan.leaving.length === 1 ? '' : 's'} ${steps(plan.leaving.map((x) => x.step))})` : '', ...moved].filter(Boolean).join('; ') || 'nothing'}${plan.restored.length ? `; brought back: ${plan.restored.map((r) => `${plural(r.metrics, 'loss row')} of '${r.name}'`).join(', ')}` : ''}.`,
         modelId: id,
         checkpointId: c.id,
         detail: {

@@ -91,7 +91,7 @@ describe('rollback', () => {
     expect([model.step, model.branch, model.resumeFrom]).toEqual([10, 'b2', undefined]);
     expect(model.lineage.map((l) => (l.rollback ? `rollback@${l.fromStep}→${l.rollback.branch}` : `${l.fileName} ${l.fromStep}-${l.toStep}`))).toEqual(['a.jsonl 0-6', 'rollback@4→b2', 'b.jsonl 4-10']);
     expect((await db.events.where('kind').equals('rollback').toArray()).map((e) => e.message)).toEqual([
-      "Training went back to step 4 of Tiny as branch 'branch 2'. Set aside (kept, not deleted automatically for 36 hours): 1 checkpoint (step 6); 2 loss rows and 1 validation row (steps 5–6) of 'main'.",
+      "Training went back to step 4 of Tiny as branch 'branch 2'. Set aside, kept (not deleted automatically for 36 hours): 1 checkpoint (step 6); 2 loss rows and 1 validation row (steps 5–6) of 'main'.",
     ]);
     loop.dispose();
   });

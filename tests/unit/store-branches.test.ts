@@ -61,6 +61,8 @@ describe('BranchRepo', () => {
     expect(plan.leaving.map((c) => c.step)).toEqual([6, 8]);
     expect(plan.setAside).toEqual([{ branch: 'main', name: 'main', metrics: 4, evals: 1, firstStep: 5, lastStep: 8 }]);
     expect((await db.metrics.count())).toBe(8); // a plan changes nothing
+    expect((await branches.plan(await at(4), 12)).message).toContain("'main': kept (not deleted automatically for 12 hours) and shown"); // retention's minimum age
+    expect((await branches.plan(await at(4), 0)).message).toContain("'main': kept and shown");
     const latest = await branches.plan(await at(8));
     expect(latest.rollback).toBe(false);
     expect(latest.message).toBe('Training continues from the latest checkpoint (step 8) of Model M.');
@@ -70,7 +72,7 @@ describe('BranchRepo', () => {
     const { db, ckpts, branches, metrics, at } = await setup();
     const four = await at(4);
     await db.models.update('m', { resumeFrom: four });
-    await branches.rollBack(four, 5000);
+    await branches.rollBack(four, { now: 5000 });
     expect((await metrics.metrics('m')).map((r) => r.step)).toEqual([1, 2, 3, 4]);
     expect((await metrics.evals('m')).map((r) => r.step)).toEqual([4]);
     const aside = await metrics.archivedMetrics('m', 'main');
@@ -84,7 +86,7 @@ describe('BranchRepo', () => {
     expect(model.branches?.map((b) => [b.id, b.name, b.parent, b.fromStep, b.abandonedAt])).toEqual([['main', 'main', undefined, -1, 5000], ['b2', 'branch 2', 'main', 4, undefined]]);
     expect(model.lineage.at(-1)).toMatchObject({ fromStep: 4, toStep: 4, rollback: { checkpointId: four, branch: 'b2', setAside: ['main'] } });
     const [event] = await db.events.where('kind').equals('rollback').toArray();
-    expect(event.message).toBe("Training went back to step 4 of Model M as branch 'branch 2'. Set aside (kept, not deleted automatically for 36 hours): 2 checkpoints (steps 6, 8); 4 loss rows and 1 validation row (steps 5–8) of 'main'.");
+    expect(event.message).toBe("Training went back to step 4 of Model M as branch 'branch 2'. Set aside, kept (not deleted automatically for 36 hours): 2 checkpoints (steps 6, 8); 4 loss rows and 1 validation row (steps 5–8) of 'main'.");
     expect(event.detail).toMatchObject({ step: 4, forkStep: 4, branch: 'b2', abandonedCheckpoints: [{ step: 6 }, { step: 8 }] });
 
     // The new branch's rows and checkpoints: same steps as the set-aside ones, both kept.
@@ -99,12 +101,12 @@ describe('BranchRepo', () => {
 
   it('rolling back again, then using a set-aside checkpoint, brings its history back onto the line; every row written is still somewhere', async () => {
     const { db, branches, metrics, at } = await setup();
-    await branches.rollBack(await at(4), 5000); // main's 5..8 aside; the new run is b2
+    await branches.rollBack(await at(4), { now: 5000 }); // main's 5..8 aside; the new run is b2
     await metrics.putMetrics([metric(5, 7), metric(6, 6), metric(7, 5)]);
     const ck = new CheckpointStore(db, 1024);
     await ck.write({ modelId: 'm', step: 6, trainerState: {}, trainConfig: {}, profile: 'plain_sft', tokenizerRef: '/t/', reason: 'interval', tensors: [] });
     // Back to step 2 of main: main's 3..4 and b2's 5..7 go aside; b2's checkpoint at 6 and main's at 4 are abandoned.
-    const plan = await branches.rollBack(await at(2), 6000);
+    const plan = await branches.rollBack(await at(2), { now: 6000 });
     expect(plan.setAside.map((s) => [s.branch, s.metrics, s.firstStep, s.lastStep])).toEqual([['main', 2, 3, 4], ['b2', 3, 5, 7]]);
     expect(plan.message).toContain("The 2 newer checkpoints (steps 4, 6) and the loss history after step 2 become the side branch 'main' and 'branch 2'");
     expect((await metrics.metrics('m')).map((r) => r.step)).toEqual([1, 2]);
@@ -117,7 +119,7 @@ describe('BranchRepo', () => {
     expect(back.rollback).toBe(true);
     expect(back.message).toContain("Training continues from step 8 of Model M (on the set-aside branch 'main').");
     expect(back.message).toContain("The history of 'main' up to step 8 comes back onto the line.");
-    await branches.rollBack(await at(8), 7000);
+    await branches.rollBack(await at(8), { now: 7000 });
     expect((await metrics.metrics('m')).map((r) => [r.step, r.loss])).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((s) => [s, 10 - s]));
     expect((await metrics.evals('m')).map((r) => r.step)).toEqual([4, 8]);
     expect(await metrics.archivedMetrics('m', 'main')).toEqual([]);
