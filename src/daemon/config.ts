@@ -6,6 +6,7 @@
 import {
   TRAIN_CONFIG_FIELDS,
   parseTrainConfig,
+  withoutRetiredKeys,
   presetForModel,
   type PresetName,
   type TrainConfig,
@@ -18,17 +19,11 @@ import { ModelRepo, SettingsRepo } from '../store/state.ts';
 
 export const CONFIG_KEY = 'trainConfig';
 
-/**
- * Fields the schema no longer has that settings stored by an earlier version may still hold. They are dropped when
- * the stored overrides are read (the schema rejects unknown keys, and the page must still load) and so vanish from
- * storage at the next save. `keepCheckpoints` (keep the newest N) gave way to the retention rules (retention*).
- */
-export const RETIRED_CONFIG_KEYS: readonly string[] = ['keepCheckpoints'];
 
 /** The stored overrides without retired keys. */
 async function storedOverrides(settings: SettingsRepo): Promise<Record<string, unknown>> {
   const saved = (await settings.get<Record<string, unknown>>(CONFIG_KEY)) ?? {};
-  return Object.fromEntries(Object.entries(saved).filter(([k]) => !RETIRED_CONFIG_KEYS.includes(k)));
+  return withoutRetiredKeys(saved);
 }
 
 /** Bytes in a GB of the config and the page (2^30, as the page shows sizes). */

@@ -18,7 +18,7 @@ import { CliError, flag, numberFlag, parseArgs, requiredFlag } from '../args.ts'
 import { backendFlag, readConfigFromDir, startBackend } from '../backend.ts';
 import { loadModel, saveModel } from '../../engine/checkpoint.ts';
 import { nodeFolder } from '../../engine/node-folder.ts';
-import { parseTrainConfig, presetForModel, type PresetName, type TrainConfig } from '../../engine/config/train-config.ts';
+import { RETIRED_CONFIG_KEYS, parseTrainConfig, withoutRetiredKeys, presetForModel, type PresetName, type TrainConfig } from '../../engine/config/train-config.ts';
 import { loadTokenizerFromDir, openFileStream } from '../../engine/data/node-io.ts';
 import { readLines } from '../../engine/data/jsonl.ts';
 import { normalizeRow } from '../../engine/data/normalize.ts';
@@ -102,7 +102,9 @@ export async function run(argv: string[]): Promise<number> {
     logEvery: numberFlag(args, 'log-every', { integer: true }),
     profile: flag(args, 'profile'),
   };
-  const merged: Record<string, unknown> = { ...partial };
+  const retired = Object.keys(partial).filter((k) => RETIRED_CONFIG_KEYS.includes(k));
+  if (retired.length) process.stderr.write(`--config: ignoring retired field${retired.length > 1 ? 's' : ''} ${retired.join(', ')}\n`);
+  const merged: Record<string, unknown> = withoutRetiredKeys(partial);
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
   if (lora) merged.lora = { ...((partial.lora as object) ?? {}), enabled: true };
   let cfg: TrainConfig;

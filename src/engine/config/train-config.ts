@@ -299,6 +299,19 @@ function unknownKey(key: string, known: Set<string>): ConfigError {
   return new ConfigError(`unknown config field "${key}"; known fields: ${[...known].join(', ')}`, key, 'a known field');
 }
 
+/**
+ * Fields the schema no longer has that an earlier version's stored settings or config files may still hold. Readers
+ * of stored settings drop them (the page must still load; they vanish at the next save) and the CLI drops them from
+ * `--config` files with a notice; parseTrainConfig itself stays strict. `keepCheckpoints` (keep the newest N) gave
+ * way to the retention rules (retention*).
+ */
+export const RETIRED_CONFIG_KEYS: readonly string[] = ['keepCheckpoints'];
+
+/** `partial` without retired keys. */
+export function withoutRetiredKeys(partial: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(partial).filter(([k]) => !RETIRED_CONFIG_KEYS.includes(k)));
+}
+
 /** The full default config, optionally for a preset. */
 export function defaultTrainConfig(preset?: PresetName): TrainConfig {
   const out: Record<string, unknown> = {};
