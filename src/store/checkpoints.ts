@@ -7,6 +7,7 @@
 import { MAIN_BRANCH, type CheckpointChunkRow, type CheckpointRow, type WorkbenchDb } from './db.ts';
 import { formatSize, planRetention, type DayOf, type RetentionPlan, type RetentionPolicy } from './retention.ts';
 import { EventRepo } from './state.ts';
+import { crc32 } from './crc32.ts';
 
 export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
 
@@ -60,6 +61,31 @@ function checkTensor(t: CheckpointTensor): void {
   }
 }
 
+/** A stored chunk that is not what was written (wrong length or CRC-32): the checkpoint cannot be loaded as it is. */
+export class CheckpointDamagedError extends Error {
+  constructor(
+    message: string,
+    readonly checkpointId: string,
+    readonly chunk: number,
+  ) {
+    super(message);
+    this.name = 'CheckpointDamagedError';
+  }
+}
+
+/** Throws CheckpointDamagedError unless chunk `c` has the length and (when the manifest has them) the CRC-32 written. */
+function checkChunk(m: CheckpointRow, c: number, bytes: Uint8Array): void {
+  const length = Math.max(0, Math.min(m.chunkBytes, m.bytes - c * m.chunkBytes));
+  const what = `checkpoint "${m.id}" (step ${m.step}): chunk ${c} of ${m.chunkCount}`;
+  if (bytes.length !== length) throw new CheckpointDamagedError(`${what} is damaged: ${bytes.length} bytes where ${length} were written`, m.id, c);
+  const want = m.chunkCrc32?.[c];
+  if (want === undefined) return;
+  const got = crc32(bytes);
+  if (got !== want) throw new CheckpointDamagedError(`${what} is damaged: its CRC-32 is ${hex(got)} where ${hex(want)} was written`, m.id, c);
+}
+
+const hex = (n: number) => n.toString(16).padStart(8, '0');
+
 export class CheckpointStore {
   constructor(
     private readonly db: WorkbenchDb,
@@ -88,10 +114,12 @@ export class CheckpointStore {
     let buf: Uint8Array | null = null;
     let pos = 0; // bytes of buf filled
     let fromSource = false;
+    const crcs: number[] = [];
     const flush = async () => {
       const data = !buf ? new ArrayBuffer(0) : pos === buf.length ? buf.buffer : buf.slice(0, pos).buffer;
       buf = null;
       pos = 0;
+      crcs.push(crc32(new Uint8Array(data)));
       await this.db.checkpointChunks.put({ checkpointId: id, index: chunkCount, data: data as ArrayBuffer });
       chunkCount++;
     };
@@ -128,6 +156,7 @@ export class CheckpointStore {
         chunkCount,
         chunkBytes: this.chunkBytes,
         bytes: total,
+        chunkCrc32: crcs,
         pinned: meta.pinned ?? false,
         tensors: entries,
         trainerState: meta.trainerState,
@@ -151,7 +180,7 @@ export class CheckpointStore {
 
   /**
    * The manifest and its tensors (those `only` accepts; all by default), reading just the chunks that hold them.
-   * Throws when the manifest or a needed chunk is missing.
+   * Throws when the manifest or a needed chunk is missing, and CheckpointDamagedError when a chunk read is damaged.
    */
   async read(id: string, only?: (name: string) => boolean): Promise<{ manifest: CheckpointRow; tensors: CheckpointTensor[] }> {
     const manifest = await this.db.checkpoints.get(id);
@@ -169,6 +198,7 @@ export class CheckpointStore {
       const chunk = await this.db.checkpointChunks.get([id, c]);
       if (!chunk) throw new Error(`checkpoint "${id}": chunk ${c} of ${manifest.chunkCount} is missing`);
       const bytes = new Uint8Array(chunk.data);
+      checkChunk(manifest, c, bytes);
       const start = c * manifest.chunkBytes;
       const end = start + bytes.length;
       entries.forEach((e, i) => {
@@ -186,7 +216,8 @@ export class CheckpointStore {
    * The checkpoint's tensors (those `only` accepts; all by default), in stored order, each yielded as soon as its
    * bytes are read: one chunk is read at a time and a tensor is assembled across chunks, so at most one chunk plus
    * one tensor is held (a 0.6B checkpoint with optimizer state is ~7 GB). Each yielded tensor owns its data.
-   * Throws when the manifest or a needed chunk is missing.
+   * Throws when the manifest or a needed chunk is missing, and CheckpointDamagedError (naming the chunk) when a chunk
+   * read has another length or CRC-32 than was written.
    */
   async *readStream(id: string, only?: (name: string) => boolean): AsyncGenerator<CheckpointTensor> {
     const manifest = await this.db.checkpoints.get(id);
@@ -209,6 +240,7 @@ export class CheckpointStore {
           const row: CheckpointChunkRow | undefined = await this.db.checkpointChunks.get([manifest.id, c]);
           if (!row) throw new Error(`checkpoint "${manifest.id}": chunk ${c} of ${manifest.chunkCount} is missing`);
           bytes = new Uint8Array(row.data);
+          checkChunk(manifest, c, bytes);
           held = c;
         }
         const start = c * size;

@@ -197,6 +197,8 @@ export interface CheckpointRow {
   chunkCount: number;
   chunkBytes: number;
   bytes: number;
+  /** CRC-32 of each chunk's bytes, computed while writing and checked on every read (absent on older checkpoints). */
+  chunkCrc32?: number[];
   pinned: boolean;
   tensors: TensorEntry[];
   /** Trainer state (step, rng, example cursor, item id + progress ...), JSON-safe. */
