@@ -4,6 +4,7 @@ import { startWorkbench } from './daemon/start.ts';
 import type { TrainerRole } from './workers/trainer.worker.ts';
 import { backendFromSearch } from './ui/lib/backend-param.ts';
 import { mountWorkbench } from './ui/mount.ts';
+import { CheckpointStore } from './store/checkpoints.ts';
 import type { WorkbenchState } from './ui/state/workbench.svelte.ts';
 import type { AskFn } from './ui/lib/chat.ts';
 
@@ -33,8 +34,8 @@ const ask: AskFn = async (messages, onText, signal) => {
   }
 };
 
-// The fault-injection suite drives the trainer through this (only with ?test-hooks=1).
-if (testHooks) (window as unknown as { __workbenchTest: unknown }).__workbenchTest = { supervisor, db };
+// The fault-injection suite drives the trainer and reads the store (checkpoints through the product's reader) through this (only with ?test-hooks=1).
+if (testHooks) (window as unknown as { __workbenchTest: unknown }).__workbenchTest = { supervisor, db, checkpoints: new CheckpointStore(db) };
 
 state = await mountWorkbench(document.getElementById('app')!, api, db, { backendParamError: param.error, backendOverride: param.backend, ask });
 state.setRole(role);

@@ -8,7 +8,7 @@ import { runJob, type JobResult, type LogMetrics, type TrainerState, type TrainS
 import type { StepMetrics } from '../engine/types.ts';
 import type { TrainConfig } from '../engine/config/train-config.ts';
 import { sampleInterval } from '../engine/config/train-config.ts';
-import { CheckpointStore, type CheckpointTensor } from '../store/checkpoints.ts';
+import { CheckpointStore, type CheckpointTensor, type WriteHooks } from '../store/checkpoints.ts';
 import type { ControlRow, ItemProgress, MetricRow, QueueItemRow } from '../store/db.ts';
 import type { ControlRepo, DaemonStateRepo, MetricsRepo, ModelRepo } from '../store/state.ts';
 import type { Queue } from './queue.ts';
@@ -40,6 +40,25 @@ export interface FileRunDeps {
   injectNonFinite?(): boolean;
   /** Set when the backend was lost under the run: the run stops at the next step boundary without writing more. */
   abortReason?(): string | null;
+  /** Fault injection (test hooks on): awaited inside each phase the fault suite can stop a trainer in. */
+  faultPoint?(at: FaultPoint): Promise<void>;
+}
+
+/** The phases the fault suite can stop a trainer inside (the worker's `stop-at` test hook). */
+export type FaultPhase = 'step' | 'checkpoint-write' | 'validation' | 'sample';
+
+/**
+ * A point inside a phase: a step that ran and advanced the state in memory with nothing of it stored yet; a
+ * checkpoint write with `tensors` of its tensors handed to the store (`last`: every chunk stored, the manifest not
+ * yet; `committed`: the manifest stored, the file's progress, lineage and retention not yet); a validation or a
+ * sample computed and not yet stored.
+ */
+export interface FaultPoint {
+  phase: FaultPhase;
+  step: number;
+  tensors?: number;
+  last?: boolean;
+  committed?: boolean;
 }
 
 /** A run stopped because its backend is gone (the daemon has already paused and said why). */
@@ -148,6 +167,7 @@ export class FileRun {
   }
 
   private async onStep(m: StepMetrics): Promise<void> {
+    if (this.d.faultPoint) await this.d.faultPoint({ phase: 'step', step: m.step });
     this.stepsSinceCheckpoint++;
     if (!this.started) {
       this.started = true;
@@ -171,6 +191,7 @@ export class FileRun {
   }
 
   private async onEval(step: number, valLoss: number): Promise<void> {
+    if (this.d.faultPoint) await this.d.faultPoint({ phase: 'validation', step });
     this.lastVal = { step, loss: valLoss };
     await this.guard.write('the validation loss', () =>
       this.d.metrics.putEval({ modelId: this.s.modelRow.id, step, time: Date.now(), itemId: this.item.id!, valLoss, trainLoss: this.lastLoss, examples: this.examples.validation.size }),
@@ -183,16 +204,25 @@ export class FileRun {
     if (chats.length === 0) return;
     const k = Math.floor(st.globalStep / sampleInterval(this.cfg)) % chats.length;
     const row = await sampleAnswer(this.s, chats[k], { step: st.globalStep, itemId: this.item.id! });
+    if (this.d.faultPoint) await this.d.faultPoint({ phase: 'sample', step: st.globalStep });
     await this.guard.write('a sample answer', () => this.d.metrics.addSample(row));
     await this.pulse.beat({}, true);
   }
 
   /** The checkpoint's tensors as they stream from the device, with a heartbeat every few seconds of a long write. */
-  private async *beating(tensors: AsyncIterable<CheckpointTensor>): AsyncGenerator<CheckpointTensor> {
+  private async *beating(tensors: AsyncIterable<CheckpointTensor>, step: number, handed: { n: number }): AsyncGenerator<CheckpointTensor> {
     for await (const t of tensors) {
+      if (this.d.faultPoint) await this.d.faultPoint({ phase: 'checkpoint-write', step, tensors: handed.n });
       await this.pulse.beat();
       yield t;
+      handed.n++;
     }
+  }
+
+  /** The fault point between the last chunk and the manifest (test hooks on). */
+  private writeHooks(step: number, handed: { n: number }): WriteHooks {
+    const at = this.d.faultPoint;
+    return at ? { beforeManifest: () => at({ phase: 'checkpoint-write', step, tensors: handed.n, last: true }) } : {};
   }
 
   private async onCheckpoint(snap: TrainSnapshot): Promise<void> {
@@ -207,6 +237,7 @@ export class FileRun {
       dataOrder: snap.state.dataOrder,
     };
     await this.buffer.flush();
+    const handed = { n: 0 }; // tensors handed to the store so far
     const reason = this.control ? this.control.kind : this.timed ? 'time' : snap.state.fileStep >= snap.state.fileSteps ? 'file end' : 'interval';
     const res = await this.d.checkpoints.writeStream({
       modelId: s.modelRow.id,

@@ -21,7 +21,7 @@ import { loadFileExamples, type FileExamples } from './examples.ts';
 import { Queue } from './queue.ts';
 import { ensureModelCodebook } from './codebook.ts';
 import { applyProfile, disposeSession, nonFiniteWarning, openSession, type Session, type StoredTrainerState } from './session.ts';
-import { FileRun, RunAborted } from './file-run.ts';
+import { FileRun, RunAborted, type FaultPoint } from './file-run.ts';
 import { failureOf } from './failures.ts';
 import { getBackend } from '@tensorflow/tfjs-core';
 import type { GpuAdapterSummary } from '../engine/backend.ts';
@@ -69,6 +69,8 @@ export interface LoopOptions {
   onFreshBackend?(reason: string): void;
   /** Observer of every step (after the store is updated); tests use it to send controls mid-file. */
   onStep?(m: StepMetrics, item: QueueItemRow): void | Promise<void>;
+  /** Fault injection (the worker's test hooks): awaited inside steps, checkpoint writes, validations and samples. */
+  faultPoint?(at: FaultPoint): Promise<void>;
   log?(msg: string): void;
 }
 
@@ -405,6 +407,7 @@ export class TrainingLoop {
         answerChats: (sess) => this.drainChats(sess),
         hasChats: () => this.chats.length > 0,
         onStep: this.o.onStep,
+        faultPoint: this.o.faultPoint,
         injectNonFinite: () => this.takeForcedNonFinite(),
         abortReason: () => this.lost,
         onFirstStep: () => this.state.set({ status: 'training', reason: `Training ${item.name}`, preparing: null }).then(() => undefined),

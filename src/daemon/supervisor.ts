@@ -9,7 +9,7 @@ import { loadTrainConfig } from './config.ts';
 import type { ChatMessage } from '../engine/types.ts';
 import type { ChatOptions, ChatReply } from './api.ts';
 import { FRESH_BACKEND, classifyCrash } from './failures.ts';
-import type { TrainerTestHook } from '../workers/trainer.worker.ts';
+import type { FaultArrival, TrainerTestHook } from '../workers/trainer.worker.ts';
 
 export { classifyCrash, type CrashKind } from './failures.ts';
 
@@ -22,8 +22,8 @@ export interface TrainerHandle {
   poke?(): void;
   chat?(messages: ChatMessage[], opts: ChatOptions): Promise<ChatReply>;
   stopChat?(): void;
-  /** Fault injection (test hooks on): lose the GPU device, or make the next steps non-finite. */
-  test?(hook: TrainerTestHook): Promise<void>;
+  /** Fault injection (test hooks on): lose the GPU device, make the next steps non-finite, stop inside a phase. */
+  test?(hook: TrainerTestHook): Promise<FaultArrival | void>;
 }
 
 export interface SupervisorOptions {
@@ -96,10 +96,10 @@ export class Supervisor {
     this.handle?.stopChat?.();
   }
 
-  /** Fault injection for the test suite (the trainer refuses unless started with test hooks). */
-  async testTrainer(hook: TrainerTestHook): Promise<void> {
+  /** Fault injection for the test suite (the trainer refuses unless started with test hooks); `stop-at` resolves on arrival. */
+  async testTrainer(hook: TrainerTestHook): Promise<FaultArrival | void> {
     if (!this.handle?.test) throw new Error('the trainer is not running');
-    await this.handle.test(hook);
+    return this.handle.test(hook);
   }
 
   /** Fault injection: the trainer worker is terminated now, as a crash would (it counts as one). */

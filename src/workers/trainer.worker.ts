@@ -9,6 +9,7 @@ import { backendChain } from '../daemon/backend-choice.ts';
 import { getDb } from '../store/db.ts';
 import { SettingsRepo } from '../store/state.ts';
 import { TrainingLoop, type BundledModel } from '../daemon/loop.ts';
+import type { FaultPhase, FaultPoint } from '../daemon/file-run.ts';
 import { folderFor } from '../daemon/folders.ts';
 import { BACKEND_SETTING } from '../daemon/api.ts';
 import { FRESH_BACKEND } from '../daemon/failures.ts';
@@ -26,13 +27,26 @@ export interface TrainerStartOptions {
   testHooks?: boolean;
 }
 
-/** What the fault-injection suite can do to a running trainer (only when started with testHooks). */
-export type TrainerTestHook = { kind: 'lose-device' } | { kind: 'non-finite'; steps: number };
+/**
+ * What the fault-injection suite can do to a running trainer (only when started with testHooks): lose the GPU
+ * device; make the next steps non-finite; or stop inside the next `phase` (after `skip` more of them; a checkpoint
+ * write once `tensors` of its tensors were handed to the store, 'all' between its last chunk and its manifest,
+ * 'committed' after the manifest and before the file's progress) and stay there: 'hold' until the page reloads or
+ * kills it, 'crash' asks the supervisor to terminate it now, as a crash does.
+ */
+export type TrainerTestHook =
+  | { kind: 'lose-device' }
+  | { kind: 'non-finite'; steps: number }
+  | { kind: 'stop-at'; phase: FaultPhase; skip?: number; tensors?: number | 'all' | 'committed'; then: 'hold' | 'crash' };
+/** Where a `stop-at` hook stopped the trainer (test() resolves with it once the trainer is there). */
+export type FaultArrival = FaultPoint;
 export type TrainerRole = 'trainer' | 'waiting';
 
 let loop: TrainingLoop | null = null;
 let gpuDevice: GPUDevice | null = null;
 let hooksOn = false;
+/** An armed `stop-at` hook (test hooks only). */
+let stopAt: { hook: Extract<TrainerTestHook, { kind: 'stop-at' }>; skip: number; arrived(at: FaultArrival): void } | null = null;
 let chatAbort: AbortController | null = null;
 let holdsLock = false;
 let loopCreated!: (l: TrainingLoop) => void;
@@ -59,6 +73,7 @@ async function runAsTrainer(opts: TrainerStartOptions, fatal: (message: string) 
     log: (m) => console.warn(`[trainer] ${m}`),
     // Out of memory or a lost device leaves the backend unusable: the loop has paused; a fresh worker takes over.
     onFreshBackend: (reason) => fatal(`${FRESH_BACKEND} ${reason}`),
+    faultPoint: hooksOn ? (at) => faultPoint(at, fatal) : undefined,
   });
   loopCreated(loop);
   // TF.js does not watch GPUDevice.lost: a lost device would hang the next read. Pause, then ask for a fresh trainer.
@@ -69,6 +84,26 @@ async function runAsTrainer(opts: TrainerStartOptions, fatal: (message: string) 
   });
   await loop.recover();
   await loop.run(); // runs until the worker is terminated; a throw reaches the supervisor through start()'s catch
+}
+
+/** A fault point of the loop: stops here for good when the armed `stop-at` hook matches (test hooks only). */
+async function faultPoint(at: FaultPoint, fatal: (message: string) => void): Promise<void> {
+  const h = stopAt?.hook;
+  if (!stopAt || !h || h.phase !== at.phase) return;
+  if (at.phase === 'checkpoint-write') {
+    const k = h.tensors ?? 0;
+    // Once per checkpoint: at the k-th tensor, or before the manifest when it has fewer (or for 'all'), or after it.
+    const here = k === 'committed' ? at.committed : k === 'all' ? at.last : !at.committed && (at.tensors === k || (at.last && (at.tensors ?? 0) < k));
+    if (!here) return;
+  }
+  if (stopAt.skip-- > 0) return;
+  const { arrived } = stopAt;
+  stopAt = null;
+  arrived(at);
+  await new Promise((r) => setTimeout(r, 0)); // test()'s answer goes out first (the loop stays parked here meanwhile)
+  const where = at.committed ? ' after its manifest' : at.last ? ' before its manifest' : at.tensors !== undefined ? ` after ${at.tensors} tensors` : '';
+  if (h.then === 'crash') fatal(`killed by the fault suite inside ${at.phase} at step ${at.step}${where}`);
+  await new Promise<never>(() => undefined); // stays inside the phase until the worker is terminated
 }
 
 const api = {
@@ -118,8 +153,12 @@ const api = {
   },
 
   /** Fault injection for the test suite; refused unless the page was opened with test hooks. */
-  async test(hook: TrainerTestHook): Promise<void> {
+  async test(hook: TrainerTestHook): Promise<FaultArrival | void> {
     if (!hooksOn) throw new Error('test hooks are off (open the page with ?test-hooks=1)');
+    if (hook.kind === 'stop-at') {
+      if (stopAt) throw new Error(`a stop-at hook is already armed (${stopAt.hook.phase})`);
+      return new Promise<FaultArrival>((arrived) => (stopAt = { hook, skip: hook.skip ?? 0, arrived }));
+    }
     const l = loop ?? (await loopReady);
     if (hook.kind === 'non-finite') l.forceNonFinite(hook.steps);
     else if (!gpuDevice) throw new Error('lose-device needs the webgpu backend');
