@@ -185,12 +185,15 @@ export class MetricsRepo {
   }
 
   /**
-   * Drops rows after `step`: rows a crash wrote after the last checkpoint (they are redone). Never for a rollback:
-   * that sets the later history aside as a branch (BranchRepo.rollBack).
+   * Drops rows after `step`: rows a crash wrote after the last checkpoint (they are redone), sample answers of the
+   * model's current branch included (a set-aside branch's stay). Never for a rollback: that sets the later history
+   * aside as a branch (BranchRepo.rollBack).
    */
   async truncateAfter(modelId: string, step: number): Promise<void> {
     await this.db.metrics.where('[modelId+step]').between([modelId, step + 1], [modelId, Infinity]).delete();
     await this.db.evals.where('[modelId+step]').between([modelId, step + 1], [modelId, Infinity]).delete();
+    const branch = (await this.db.models.get(modelId))?.branch ?? MAIN_BRANCH;
+    await this.db.samples.where('[modelId+step]').between([modelId, step + 1], [modelId, Infinity]).filter((r) => (r.branch ?? MAIN_BRANCH) === branch).delete();
   }
 }
 
