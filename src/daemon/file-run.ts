@@ -248,20 +248,22 @@ export class FileRun {
       tokenizerRef: s.modelRow.tokenizerRef,
       valLoss: this.lastVal?.step === snap.step ? this.lastVal.loss : undefined, // these weights' validation loss ("best" retention)
       reason,
-    }, this.beating(snapshotTensors(snap))); // one tensor at a time from the device: never the whole checkpoint in memory
+    }, this.beating(snapshotTensors(snap), snap.step, handed), this.writeHooks(snap.step, handed)); // one tensor at a time from the device: never the whole checkpoint in memory
     if (!res.saved) {
       this.guard.quota ??= res.failed === 'quota'
         ? `Storage is full: the checkpoint at step ${snap.step} could not be saved (${res.message}). Free space (delete checkpoints), then Resume.`
         : `Checkpoint at step ${snap.step} failed: ${res.message}`;
       return;
     }
+    if (this.d.faultPoint) await this.d.faultPoint({ phase: 'checkpoint-write', step: snap.step, tensors: handed.n, committed: true });
     this.lastCheckpointAt = Date.now();
     this.stepsSinceCheckpoint = 0;
     this.progress = p;
     // The checkpoint is complete; a full disk in the bookkeeping after it pauses (a reload reconciles from the manifest).
     await this.guard.write("the file's progress", () => this.d.queue.setProgress(id, p));
     await this.guard.write("the model's lineage", () => this.d.models.recordLineage(s.modelRow.id, { itemId: id, fileName: this.item.name, fromStep: snap.step - snap.state.fileStep, toStep: snap.step, outcome: 'in_progress' }, snap.step));
-    await this.d.checkpoints.applyRetention(s.modelRow.id, retentionPolicy(this.cfg, await storageQuota())); // the model's resume point is protected by the store
+    const policy = retentionPolicy(this.cfg, await storageQuota()); // the model's resume point is protected by the store
+    await this.guard.write('the retention log', () => this.d.checkpoints.applyRetention(s.modelRow.id, policy));
     await this.pulse.beat({}, true);
   }
 }
