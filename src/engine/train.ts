@@ -16,6 +16,7 @@ import { lmHeadLoss, lmHeadLossValue, maxChunkTokens } from './loss.ts';
 import { lr } from './schedule.ts';
 import { Rng, rngFor } from './rng.ts';
 import { ConfigError, TrainingError } from './errors.ts';
+import { setFusedKernels } from './kernels/switch.ts';
 
 // ---------------------------------------------------------------- job, hooks, state, snapshot, result
 
@@ -416,6 +417,7 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
   const { model, source, config: cfg } = job;
   if (source.size === 0) throw new TrainingError('the file has no training examples', 'data');
   checkChunkLimit(cfg, model.config.vocabSize);
+  setFusedKernels(cfg.fusedKernels);
   const lengths = Array.from({ length: source.size }, (_, i) => source.get(i).ids.length);
   let plan = epochPlan(lengths, cfg, job.state?.epoch ?? 0);
   const state = startState(job, plan.length);

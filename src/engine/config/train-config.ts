@@ -107,6 +107,8 @@ export interface TrainConfig {
   lmHeadChunkTokens: number;
   /** Keep only each layer's input and recompute the layer in backprop: far less activation memory, ~45% slower. */
   gradientCheckpointing: boolean;
+  /** On webgpu, fused kernels (RMSNorm, attention, SwiGLU, AdamW) instead of TF.js op by op; other backends always compose. */
+  fusedKernels: boolean;
   lora: LoraConfig;
   regime3: Regime3Config;
   /** Profile name (src/profiles) that transforms examples and picks the chat template. */
@@ -179,6 +181,7 @@ export const TRAIN_CONFIG_FIELDS: readonly FieldMeta[] = [
   f('maxConsecutiveNonFinite', 'int', 10, 'Non-finite steps in a row before failing', { min: 1, max: 1000 }),
   f('lmHeadChunkTokens', 'int', 256, 'Tokens per LM-head chunk', { min: 16, max: 65536 }),
   f('gradientCheckpointing', 'bool', false, 'Recompute layers in backprop (less memory, slower)'),
+  f('fusedKernels', 'bool', true, 'Fused WebGPU kernels (RMSNorm, attention, SwiGLU, AdamW); off = TF.js op by op'),
   f('lora.enabled', 'bool', false, 'Train LoRA adapters'),
   f('lora.rank', 'int', 8, 'LoRA rank', { min: 1, max: 256 }),
   f('lora.alpha', 'float', 16, 'LoRA alpha (scale alpha / rank)', { min: 1, max: 1024 }),
