@@ -458,6 +458,8 @@ export class TrainingLoop {
     if (quota) {
       await this.queue.setStatus(id, 'paused', quota);
       await this.state.set({ status: 'paused', currentItemId: id, reason: quota });
+      // A device-wide fault like those fail() pauses for: the event log says so too (the message says what to do).
+      await this.events.add({ kind: 'fault', errorKind: 'quota', message: `Training paused on ${item.name}: ${quota}`, modelId: s.modelRow.id, itemId: id });
       return 'quota';
     }
     if (status === 'completed') {
