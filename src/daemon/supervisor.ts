@@ -141,7 +141,7 @@ export class Supervisor {
     this.handle = null;
     if (message.startsWith(FRESH_BACKEND)) {
       this.o.log?.(`trainer replaced: ${message}`);
-      await this.events.add({ kind: 'restart', message: `The trainer was replaced with a fresh backend: ${message.slice(FRESH_BACKEND.length).trim()}` });
+      await this.record(() => this.events.add({ kind: 'restart', message: `The trainer was replaced with a fresh backend: ${message.slice(FRESH_BACKEND.length).trim()}` }));
       await this.spawn();
       return;
     }
@@ -152,15 +152,24 @@ export class Supervisor {
     if (this.restarts.length >= (this.o.maxRestarts ?? 3)) {
       this.crashed = true;
       this.o.log?.(`trainer crashed (${kind}): ${message}; not restarting`);
-      await this.state.set({ status: 'crashed', errorKind: kind, error: message, reason: `Crashed ${this.restarts.length + 1} times in ${Math.round(windowMs / 60000)} minutes (${kind}): ${message}` });
-      await this.events.add({ kind: 'crash', errorKind: kind, message: `The trainer failed ${this.restarts.length + 1} times in ${Math.round(windowMs / 60000)} minutes and was not restarted: ${message}`, action: 'Press Resume to start it again.' });
+      await this.record(() => this.state.set({ status: 'crashed', errorKind: kind, error: message, reason: `Crashed ${this.restarts.length + 1} times in ${Math.round(windowMs / 60000)} minutes (${kind}): ${message}` }));
+      await this.record(() => this.events.add({ kind: 'crash', errorKind: kind, message: `The trainer failed ${this.restarts.length + 1} times in ${Math.round(windowMs / 60000)} minutes and was not restarted: ${message}`, action: 'Press Resume to start it again.' }));
       return;
     }
     this.restarts.push(now);
     this.o.log?.(`trainer failed (${kind}): ${message}; restart ${this.restarts.length}`);
-    await this.state.set({ errorKind: kind, error: message, reason: `Restarting after ${kind}: ${message}` });
-    await this.events.add({ kind: 'restart', errorKind: kind, message: `The trainer was restarted (${this.restarts.length} of ${this.o.maxRestarts ?? 3} in ${Math.round(windowMs / 60000)} minutes): ${message}` });
+    await this.record(() => this.state.set({ errorKind: kind, error: message, reason: `Restarting after ${kind}: ${message}` }));
+    await this.record(() => this.events.add({ kind: 'restart', errorKind: kind, message: `The trainer was restarted (${this.restarts.length} of ${this.o.maxRestarts ?? 3} in ${Math.round(windowMs / 60000)} minutes): ${message}` }));
     await this.spawn();
+  }
+
+  /** The supervisor's own records (state, event log): a write the store refuses (it is full) must not keep it from restarting the trainer. */
+  private async record(write: () => Promise<unknown>): Promise<void> {
+    try {
+      await write();
+    } catch (e) {
+      this.o.log?.(`could not record it in the store: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    }
   }
 
   /** Restart after `crashed`, when the person presses Resume. */
