@@ -14,6 +14,8 @@ import './register-gradients.ts'; // tfjs-core's gradients, registered in a Node
 import { CheckpointError } from './errors.ts';
 import { Rng } from './rng.ts';
 import { dot, dotFrozen, embed, swapLast } from './model-ops.ts';
+import { flashAttention } from './kernels/attention.ts';
+import { fusedKernelsActive } from './kernels/switch.ts';
 import type { CausalLM, ForwardInputs, LinearHook, ModelConfig } from './types.ts';
 
 /** A tensor in Hugging Face layout (row-major float32), as read from or written to safetensors. */
@@ -124,7 +126,7 @@ function rotateHalf(x: tf.Tensor): tf.Tensor {
  * (WGSL allows 4.9e-4 within [−π, π] and nothing outside), which moved logits by 2e-4 on webgpu. Every position
  * id must be below `positions` (rows restart at 0 when packed; decoding adds the cache length).
  */
-function rotary(positionIds: tf.Tensor2D, positions: number, headDim: number, theta: number): [tf.Tensor, tf.Tensor] {
+export function rotary(positionIds: tf.Tensor2D, positions: number, headDim: number, theta: number): [tf.Tensor, tf.Tensor] {
   const half = headDim / 2;
   const f = Math.fround; // HF computes inv_freq, the angles and their cos/sin in float32: round every step the same way
   const inv = Array.from({ length: half }, (_, i) => f(1 / f(Math.pow(f(theta), f((2 * i) / headDim)))));
@@ -144,7 +146,7 @@ function rotary(positionIds: tf.Tensor2D, positions: number, headDim: number, th
  * Additive attention mask [B, 1, Tq, Tk]: query i (absolute index offset + i) attends key j iff j ≤ offset + i
  * and both carry the same non-zero segment id.
  */
-function attentionMask(segQ: tf.Tensor2D, segK: tf.Tensor2D, offset: number): tf.Tensor {
+export function attentionMask(segQ: tf.Tensor2D, segK: tf.Tensor2D, offset: number): tf.Tensor {
   const Tq = segQ.shape[1], Tk = segK.shape[1];
   const causal = new Uint8Array(Tq * Tk);
   for (let i = 0; i < Tq; i++) for (let j = 0; j <= Math.min(offset + i, Tk - 1); j++) causal[i * Tk + j] = 1;
@@ -152,6 +154,37 @@ function attentionMask(segQ: tf.Tensor2D, segK: tf.Tensor2D, offset: number): tf
   const live = tf.notEqual(tf.expandDims(segQ, 2), 0);
   const ok = tf.logicalAnd(tf.logicalAnd(same, live), tf.cast(tf.tensor2d(causal, [Tq, Tk], 'int32'), 'bool'));
   return tf.expandDims(tf.mul(tf.sub(1, tf.cast(ok, 'float32')), NEG), 1);
+}
+
+/**
+ * Attention from TF.js ops (Vaswani et al. 2017): RoPE on q and k, `past` keys and values in front, GQA, the additive
+ * mask, softmax, · v. Every backend but webgpu with fused kernels runs it, and so does generation with a KV cache; it
+ * is the reference of kernels/attention.ts. q [B, T, nh, hd], k, v [B, T, nkv, hd] (q and k after their norms),
+ * cos/sin [B, 1, T, hd], mask [B, 1, T, Tk] → o [B, T, nh·hd], and k (rotated), v [B, nkv, Tk, hd] for a cache.
+ */
+export function composedAttention(
+  q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor,
+  past?: { k: tf.Tensor4D; v: tf.Tensor4D },
+): { o: tf.Tensor3D; k: tf.Tensor4D; v: tf.Tensor4D } {
+  const [B, T, nh, hd] = q.shape;
+  const nkv = k.shape[2], g = nh / nkv;
+  const rope = (t: tf.Tensor) => tf.add(tf.mul(t, cos), tf.mul(rotateHalf(t), sin));
+  const qh = rope(tf.transpose(q, [0, 2, 1, 3])); // [B, nh, T, hd]
+  let kh = rope(tf.transpose(k, [0, 2, 1, 3])) as tf.Tensor4D; // [B, nkv, T, hd]
+  let vh = tf.transpose(v, [0, 2, 1, 3]) as tf.Tensor4D; // [B, nkv, T, hd]
+  if (past) {
+    kh = tf.concat([past.k, kh], 2);
+    vh = tf.concat([past.v, vh], 2);
+  }
+  const Tk = kh.shape[2];
+  // GQA: query head h uses KV head floor(h / g); grouping q as [B, nkv, g·T, hd] avoids repeating k and v.
+  // The 1/√hd scale goes on q (small) rather than on the scores, so no extra [.., T, Tk] tensor is kept for backprop.
+  const qg = tf.reshape(tf.mul(qh, 1 / Math.sqrt(hd)), [B, nkv, g * T, hd]);
+  let att = dot(qg, swapLast(kh)); // [B, nkv, g·T, Tk]
+  att = tf.add(tf.reshape(att, [B, nkv, g, T, Tk]), tf.expandDims(mask, 2)); // mask [B, 1, 1, T, Tk]
+  att = tf.reshape(tf.softmax(att, -1), [B, nkv, g * T, Tk]);
+  const o = tf.reshape(dot(att, vh), [B, nh, T, hd]);
+  return { o: tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B, T, nh * hd]) as tf.Tensor3D, k: kh, v: vh };
 }
 
 // ------------------------------------------------------------------ the model
@@ -274,38 +307,31 @@ export class Qwen3Model implements CausalLM {
     return (lin.hook ? lin.hook(name, x, base) : base) as tf.Tensor2D;
   }
 
-  /** Self-attention of layer i on x [B, T, H] → [B, T, H]; appends to `past` (k, v [B, nKV, L, hd]) when given. */
+  /**
+   * Self-attention of layer i on x [B, T, H] → [B, T, H]. `mask` is the additive mask [B, 1, T, Tk] (composedAttention,
+   * which appends to `past`, k, v [B, nKV, L, hd], when given), or the segment ids [B, T] (int32) on the fused path
+   * (webgpu, no cache: kernels/attention.ts), whose k and v are returned as they entered it (not rotated; nothing reads them).
+   */
   private attention(
     i: number, x: tf.Tensor3D, cos: tf.Tensor, sin: tf.Tensor, mask: tf.Tensor, lin: Linears,
     past?: { k: tf.Tensor4D; v: tf.Tensor4D },
   ): { y: tf.Tensor3D; k: tf.Tensor4D; v: tf.Tensor4D } {
     const c = this.cfg, p = `model.layers.${i}.self_attn.`;
     const [B, T, H] = x.shape;
-    const nh = c.numAttentionHeads, nkv = c.numKeyValueHeads, hd = c.headDim, g = nh / nkv;
+    const nh = c.numAttentionHeads, nkv = c.numKeyValueHeads, hd = c.headDim;
     const x2 = tf.reshape(x, [B * T, H]);
     const heads = (name: string, n: number, norm?: string) => {
-      let t: tf.Tensor = tf.reshape(this.linear(p + name, x2, lin), [B, T, n, hd]);
-      if (norm) t = rmsNorm(t, this.w(p + norm), c.rmsNormEps); // per-head RMSNorm over hd
-      t = tf.transpose(t, [0, 2, 1, 3]); // [B, n, T, hd]
-      return norm ? tf.add(tf.mul(t, cos), tf.mul(rotateHalf(t), sin)) : t; // RoPE on q and k
+      const t = tf.reshape(this.linear(p + name, x2, lin), [B, T, n, hd]);
+      return (norm ? rmsNorm(t, this.w(p + norm), c.rmsNormEps) : t) as tf.Tensor4D; // per-head RMSNorm over hd
     };
-    const q = heads('q_proj.weight', nh, 'q_norm.weight'); // [B, nh, T, hd]
-    let k = heads('k_proj.weight', nkv, 'k_norm.weight') as tf.Tensor4D; // [B, nkv, T, hd]
-    let v = heads('v_proj.weight', nkv) as tf.Tensor4D; // [B, nkv, T, hd]
-    if (past) {
-      k = tf.concat([past.k, k], 2);
-      v = tf.concat([past.v, v], 2);
-    }
-    const Tk = k.shape[2];
-    // GQA: query head h uses KV head floor(h / g); grouping q as [B, nkv, g·T, hd] avoids repeating k and v.
-    // The 1/√hd scale goes on q (small) rather than on the scores, so no extra [.., T, Tk] tensor is kept for backprop.
-    const qg = tf.reshape(tf.mul(q, 1 / Math.sqrt(hd)), [B, nkv, g * T, hd]);
-    let att = dot(qg, swapLast(k)); // [B, nkv, g·T, Tk]
-    att = tf.add(tf.reshape(att, [B, nkv, g, T, Tk]), tf.expandDims(mask, 2)); // mask [B, 1, 1, T, Tk]
-    att = tf.reshape(tf.softmax(att, -1), [B, nkv, g * T, Tk]);
-    const o = tf.reshape(dot(att, v), [B, nh, T, hd]);
-    const o2 = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B * T, nh * hd]);
-    return { y: tf.reshape(this.linear(p + 'o_proj.weight', o2, lin), [B, T, H]), k, v };
+    const q = heads('q_proj.weight', nh, 'q_norm.weight'); // [B, T, nh, hd]
+    const k = heads('k_proj.weight', nkv, 'k_norm.weight'); // [B, T, nkv, hd]
+    const v = heads('v_proj.weight', nkv); // [B, T, nkv, hd]
+    const a = mask.dtype === 'int32'
+      ? { o: flashAttention(q, k, v, cos, sin, mask as tf.Tensor2D), k, v }
+      : composedAttention(q, k, v, cos, sin, mask, past);
+    const o2 = tf.reshape(a.o, [B * T, nh * hd]);
+    return { y: tf.reshape(this.linear(p + 'o_proj.weight', o2, lin), [B, T, H]), k: a.k, v: a.v };
   }
 
   /** SwiGLU MLP (Shazeer 2020): down(silu(gate(x)) · up(x)), x [B, T, H] → [B, T, H]. */
@@ -333,7 +359,8 @@ export class Qwen3Model implements CausalLM {
     const offset = cache?.length ?? 0;
     const [cos, sin] = rotary(x.positionIds, offset + T, c.headDim, c.ropeTheta);
     const segK = cache ? (tf.ones([1, offset + T], 'int32') as tf.Tensor2D) : x.segmentIds;
-    const mask = attentionMask(cache ? (tf.ones([1, T], 'int32') as tf.Tensor2D) : x.segmentIds, segK, offset);
+    // The fused attention (webgpu, training) takes the segment ids and never builds the [B, 1, T, T] mask.
+    const mask = !cache && fusedKernelsActive() ? x.segmentIds : attentionMask(cache ? (tf.ones([1, T], 'int32') as tf.Tensor2D) : x.segmentIds, segK, offset);
     const ks: tf.Tensor4D[] = [], vs: tf.Tensor4D[] = [];
     for (let i = 0; i < c.numHiddenLayers; i++) {
       if (opts.recompute && !cache) {
