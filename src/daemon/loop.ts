@@ -67,6 +67,12 @@ export interface LoopOptions {
    * supervisor for a fresh trainer (FRESH_BACKEND). Absent in Node tests: the loop just pauses.
    */
   onFreshBackend?(reason: string): void;
+  /**
+   * Awaited before a run's failure is charged to its file: resolves once a GPU device loss that may be under way has
+   * reached deviceLost() (the worker waits a moment for GPUDevice.lost, which can settle after the failing step's own
+   * error). Absent where there is no device to lose.
+   */
+  deviceSettled?(): Promise<void>;
   /** Observer of every step (after the store is updated); tests use it to send controls mid-file. */
   onStep?(m: StepMetrics, item: QueueItemRow): void | Promise<void>;
   /** Fault injection (the worker's test hooks): awaited inside steps, checkpoint writes, validations and samples. */
@@ -421,9 +427,11 @@ export class TrainingLoop {
       result = await run.run(this.resumeFor(s, item));
     } catch (e) {
       this.unflushed = await run.finish();
-      if (e instanceof RunAborted) {
-        // deviceLost() has paused the item and the daemon; nothing more is written with the lost backend.
-        await this.o.db.runs.update(runId, { endedAt: Date.now(), endStep: s.state?.globalStep, outcome: 'paused', error: { kind: 'device_lost', message: e.message } });
+      if (!(e instanceof RunAborted) && this.lost === null) await this.o.deviceSettled?.();
+      if (e instanceof RunAborted || this.lost !== null) {
+        // deviceLost() has paused the item and the daemon; nothing more is written with the lost backend. A step in
+        // flight when the device went fails with its own error (a mapAsync aborted): that is the loss too, not the file's.
+        await this.o.db.runs.update(runId, { endedAt: Date.now(), endStep: s.state?.globalStep, outcome: 'paused', error: { kind: 'device_lost', message: e instanceof RunAborted ? e.message : `the GPU device was lost (${this.lost})` } });
         this.dispose();
         return 'paused';
       }
@@ -523,6 +531,9 @@ export class TrainingLoop {
    * a fresh backend (the work since the last checkpoint is redone from it). May be called while a step hangs.
    */
   async deviceLost(message: string): Promise<void> {
+    // First, before any await: the run failing under it now (its step's buffers are gone) must see the device is lost.
+    this.lost = message;
+    this.halt();
     const st = await this.state.get();
     const item = st.currentItemId != null ? await this.o.db.queue.get(st.currentItemId) : undefined;
     const f = failureOf(new Error(`the GPU device was lost (${message})`));
@@ -530,8 +541,6 @@ export class TrainingLoop {
     await this.events.add({ kind: 'fault', errorKind: 'device_lost', message: `${f.message}${item ? ` while training ${item.name}` : ''}.`, action: f.action, modelId: (await this.models.active())?.id, itemId: item?.id });
     if (item && item.status === 'processing') await this.queue.setStatus(item.id!, 'paused', `${f.message}. ${f.action}`);
     if (busy) await this.state.set({ status: 'paused', currentItemId: null, reason: `Training paused: ${f.message}. ${f.action}`, errorKind: 'device_lost', preparing: null });
-    this.lost = message;
-    this.halt();
   }
 
   /** Test hook (fault injection): the next `n` steps get a NaN loss, as a real non-finite step would. */

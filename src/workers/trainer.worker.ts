@@ -73,6 +73,8 @@ async function runAsTrainer(opts: TrainerStartOptions, fatal: (message: string) 
     log: (m) => console.warn(`[trainer] ${m}`),
     // Out of memory or a lost device leaves the backend unusable: the loop has paused; a fresh worker takes over.
     onFreshBackend: (reason) => fatal(`${FRESH_BACKEND} ${reason}`),
+    // A step in flight when the device goes fails with its own error first: give GPUDevice.lost a moment to settle.
+    deviceSettled: device && (() => Promise.race([device.lost.then(() => undefined), new Promise<void>((r) => setTimeout(r, 1000))])),
     faultPoint: hooksOn ? (at) => faultPoint(at, fatal) : undefined,
   });
   loopCreated(loop);
