@@ -14,6 +14,8 @@ import './register-gradients.ts'; // tfjs-core's gradients, registered in a Node
 import { CheckpointError } from './errors.ts';
 import { Rng } from './rng.ts';
 import { dot, dotFrozen, embed, swapLast } from './model-ops.ts';
+import { rmsNorm } from './kernels/rms-norm.ts';
+import { swiglu } from './kernels/swiglu.ts';
 import { flashAttention } from './kernels/attention.ts';
 import { fusedKernelsActive } from './kernels/switch.ts';
 import type { CausalLM, ForwardInputs, LinearHook, ModelConfig } from './types.ts';
@@ -108,11 +110,8 @@ const isMatrix = (shape: number[]) => shape.length === 2;
 
 // ------------------------------------------------------------------ building blocks
 
-/** RMSNorm over the last axis (Zhang & Sennrich 2019): x / sqrt(mean(x²) + eps) · w. */
-function rmsNorm(x: tf.Tensor, w: tf.Tensor, eps: number): tf.Tensor {
-  const ms = tf.mean(tf.square(x), -1, true);
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
-}
+// RMSNorm over the last axis (Zhang & Sennrich 2019), x / sqrt(mean(x²) + eps) · w, is `rmsNorm` of kernels/rms-norm.ts:
+// fused on webgpu, TF.js's ops elsewhere.
 
 /** rotate_half of HF: [x1, x2] → [-x2, x1] over the last axis. */
 function rotateHalf(x: tf.Tensor): tf.Tensor {
@@ -341,7 +340,7 @@ export class Qwen3Model implements CausalLM {
     const x2 = tf.reshape(x, [B * T, H]);
     const gate = this.linear(p + 'gate_proj.weight', x2, lin);
     const up = this.linear(p + 'up_proj.weight', x2, lin);
-    const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up); // silu(gate) · up
+    const act = swiglu(gate, up); // silu(gate) · up (kernels/swiglu.ts: fused on webgpu)
     return tf.reshape(this.linear(p + 'down_proj.weight', act as tf.Tensor2D, lin), [B, T, H]);
   }
 

@@ -5,6 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError } from './errors.ts';
+import { adamwStepFused, canUpdateInPlace } from './kernels/adamw.ts';
+import { fusedKernelsActive } from './kernels/switch.ts';
 
 /** A named tensor as plain data (row-major). */
 export interface NamedArray {
@@ -46,8 +48,15 @@ export class AdamW {
    *   them), p·1 is p, and the weight step is made +0 (x·0 + 0) before it is subtracted, so even a −0 weight stays −0.
    * This costs no more than an unguarded step (a broadcast select over every parameter was 13× slower on wasm).
    * `grads[name]` must already be clipped or `gradScale` given; nothing is read back.
+   * With the fused kernels on (webgpu) the same formula runs as one dispatch per parameter that rewrites p, m and v in
+   * place and writes nothing at all when ok = 0 (kernels/adamw.ts); the code below is the composition, the reference.
    */
   apply(params: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number, ok: tf.Scalar, gradScale?: tf.Scalar): void {
+    if (fusedKernelsActive()) {
+      const entries = [...params].filter(([name]) => grads[name]).map(([name, p]) => ({ p, g: grads[name], ...this.slot(name, p) }));
+      const step = { t: this.t, ok, gradScale, lr, ...this.opts };
+      if (canUpdateInPlace(step, entries)) return adamwStepFused(step, entries);
+    }
     const { beta1: b1, beta2: b2, eps, weightDecay } = this.opts;
     tf.tidy(() => {
       const keep = tf.greater(ok, 0);

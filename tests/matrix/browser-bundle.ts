@@ -1,7 +1,8 @@
-// Node side of the browser matrix: bundles browser-entry.ts (the core checks and TF.js's webgpu backend) with Vite's
-// build() into a temporary folder at test time (reused while the sources are the same), and answers the page's
-// requests under MATRIX_PATH from that folder and from tests/fixtures, so nothing of it is in the product's build.
-// Used by tests/e2e/backend-matrix.spec.ts.
+// Node side of the browser matrix: bundles browser-entry.ts (the core checks and TF.js's webgpu backend) and
+// kernel-entry.ts (the fused-kernel checks) with Vite's build() into a temporary folder at test time (one build for
+// both, reused while the sources are the same), and answers the page's requests under MATRIX_PATH from that folder and
+// from tests/fixtures, so nothing of it is in the product's build. Used by tests/e2e/backend-matrix.spec.ts (page
+// index.html) and tests/e2e/fused-kernels.spec.ts (page kernels.html).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,12 @@ export const MATRIX_PATH = '/__matrix/';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const FIXTURES = join(HERE, '../fixtures');
 const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.json': 'application/json' };
-const PAGE = `<!doctype html><meta charset="utf-8"><title>engine backend matrix</title><script type="module" src="./matrix.js"></script>`;
+/** The pages, by file name: each loads one entry's bundle. */
+const ENTRIES: Record<string, { page: string; entry: string; title: string }> = {
+  matrix: { page: 'index.html', entry: 'browser-entry.ts', title: 'engine backend matrix' },
+  kernels: { page: 'kernels.html', entry: 'kernel-entry.ts', title: 'fused kernel checks' },
+};
+const pageOf = (name: string, title: string) => `<!doctype html><meta charset="utf-8"><title>${title}</title><script type="module" src="./${name}.js"></script>`;
 
 export interface MatrixBundle {
   /** The response to a request for `pathname` (under MATRIX_PATH), or null when there is no such file. */
@@ -49,7 +55,7 @@ function sourceHash(): string {
  */
 export async function buildMatrixBundle(): Promise<MatrixBundle> {
   const outDir = join(tmpdir(), `engine-matrix-${sourceHash()}`);
-  if (!existsSync(join(outDir, 'matrix.js'))) {
+  if (!Object.keys(ENTRIES).every((name) => existsSync(join(outDir, `${name}.js`)))) {
     const { build } = await import('vite');
     const tmp = mkdtempSync(join(tmpdir(), 'engine-matrix-build-'));
     await build({
@@ -64,7 +70,11 @@ export async function buildMatrixBundle(): Promise<MatrixBundle> {
         target: 'es2022',
         minify: false,
         reportCompressedSize: false,
-        lib: { entry: join(HERE, 'browser-entry.ts'), formats: ['es'], fileName: () => 'matrix.js' },
+        lib: {
+          entry: Object.fromEntries(Object.entries(ENTRIES).map(([name, e]) => [name, join(HERE, e.entry)])),
+          formats: ['es'],
+          fileName: (_format, name) => `${name}.js`,
+        },
       },
     });
     try {
@@ -78,7 +88,8 @@ export async function buildMatrixBundle(): Promise<MatrixBundle> {
     respond(pathname) {
       if (!pathname.startsWith(MATRIX_PATH)) return null;
       const rel = decodeURIComponent(pathname.slice(MATRIX_PATH.length));
-      if (rel === '' || rel === 'index.html') return { status: 200, contentType: TYPES['.html'], body: Buffer.from(PAGE) };
+      const page = Object.entries(ENTRIES).find(([, e]) => e.page === (rel === '' ? 'index.html' : rel));
+      if (page) return { status: 200, contentType: TYPES['.html'], body: Buffer.from(pageOf(page[0], page[1].title)) };
       const file = rel.startsWith('fixtures/') ? inside(FIXTURES, rel.slice('fixtures/'.length)) : inside(outDir, rel);
       if (!file) return null;
       return { status: 200, contentType: TYPES[extname(file)] ?? 'application/octet-stream', body: readFileSync(file) };
