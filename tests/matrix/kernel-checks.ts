@@ -70,7 +70,8 @@ function relError(got: Float32Array, want: Float32Array, width: number): { err: 
     for (let i = r; i < r + width; i++) {
       const d = Math.abs(got[i] - want[i]);
       const e = scale > 0 ? d / scale : d > 0 ? Infinity : 0;
-      if (!(e <= worst)) (worst = e), (at = i); // NaN counts as the worst
+      if (Number.isNaN(e)) return { err: NaN, at: i }; // any NaN fails (these inputs give none on either path)
+      if (e > worst) (worst = e), (at = i);
     }
   }
   return { err: worst, at };
