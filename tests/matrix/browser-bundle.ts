@@ -19,6 +19,7 @@ const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text
 const ENTRIES: Record<string, { page: string; entry: string; title: string }> = {
   matrix: { page: 'index.html', entry: 'browser-entry.ts', title: 'engine backend matrix' },
   kernels: { page: 'kernels.html', entry: 'kernel-entry.ts', title: 'fused kernel checks' },
+  attention: { page: 'attention.html', entry: 'attention-entry.ts', title: 'fused attention checks' },
 };
 const pageOf = (name: string, title: string) => `<!doctype html><meta charset="utf-8"><title>${title}</title><script type="module" src="./${name}.js"></script>`;
 
