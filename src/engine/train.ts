@@ -465,15 +465,17 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
     const k = 3 * (steps - 1);
     return { loss: vals[k], norm: vals[k + 1], skipped: vals[k + 2] !== 1, steps };
   };
+  let checkpointedAt = -1; // the global step of this job's last checkpoint: a stop right after it writes no copy
   const checkpoint = async () => {
     await drain();
-    if (!hooks.onCheckpoint) return;
+    if (!hooks.onCheckpoint || checkpointedAt === state.globalStep) return;
     await hooks.onPhase?.('checkpoint');
     const grown = newlyNonFinite(await nonFiniteCounts(params), baseline);
     if (grown.length > 0) {
       throw new TrainingError(`no checkpoint written: parameters that were finite when loaded are not any more: ${grown.slice(0, 3).join(', ')}${grown.length > 3 ? ` and ${grown.length - 3} more` : ''}`, 'non_finite');
     }
     await hooks.onCheckpoint(await snapshot(job, state, optimizer, lora));
+    checkpointedAt = state.globalStep;
   };
 
   let status: JobResult['status'] = 'completed';

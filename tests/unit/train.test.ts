@@ -146,6 +146,19 @@ describe('trainer edge cases (wasm)', () => {
     r.optimizer.dispose();
     model.dispose();
   });
+
+  it('a stop right after a saveSteps checkpoint writes no second checkpoint of the same step', async () => {
+    const model = Qwen3Model.random(modelConfig, 6);
+    const ckpts: number[] = [];
+    const r = await runJob(
+      { model, source: source(6, 2), config: cfg({ saveSteps: 2 }), padTokenId: PAD, steps: 5 },
+      { onCheckpoint: (s) => void ckpts.push(s.step), beforeStep: (s) => (s.globalStep >= 2 ? 'stop' : 'continue') },
+    );
+    expect(r.status).toBe('stopped');
+    expect(ckpts).toEqual([2]);
+    r.optimizer.dispose();
+    model.dispose();
+  });
 });
 
 describe('trainer data order (wasm)', () => {
