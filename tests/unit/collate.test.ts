@@ -12,7 +12,7 @@ const PAD = 0;
 
 describe('collate', () => {
   it('one example per row: targets only where the next token is trained, padding masked', () => {
-    const b = collate([ex([10, 11, 12, 13], [0, 0, 1, 1]), ex([20, 21], [0, 1])], { maxLength: 8, padTokenId: PAD });
+    const b = collate([ex([10, 11, 12, 13], [0, 0, 1, 1]), ex([20, 21], [0, 1])], { maxLength: 8, padTokenId: PAD, lengthBuckets: false });
     expect(b.batchSize).toBe(2);
     expect(b.seqLen).toBe(4);
     expect([...b.inputIds]).toEqual([10, 11, 12, 13, 20, 21, PAD, PAD]);
@@ -23,7 +23,7 @@ describe('collate', () => {
   });
 
   it('packing: a segment per example, positions restart, no target crosses an example', () => {
-    const b = collate([ex([1, 2, 3], [0, 1, 1]), ex([4, 5], [0, 1]), ex([6, 7, 8, 9], [0, 0, 1, 1])], { pack: true, maxLength: 5, padTokenId: PAD });
+    const b = collate([ex([1, 2, 3], [0, 1, 1]), ex([4, 5], [0, 1]), ex([6, 7, 8, 9], [0, 0, 1, 1])], { pack: true, maxLength: 5, padTokenId: PAD, lengthBuckets: false });
     expect(b.batchSize).toBe(2);
     expect(b.seqLen).toBe(5);
     expect([...b.inputIds]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, PAD]);

@@ -1,7 +1,8 @@
 /**
  * From chat examples to training batches: tokenize with the completion-only mask, plan seeded
  * length-bucketed (optionally packed) batches, and collate them into a TrainBatch whose targets are
- * -100 everywhere except trained tokens, padded with <|endoftext|> in segment 0.
+ * -100 everywhere except trained tokens, padded with <|endoftext|> in segment 0 up to a sequence-length
+ * bucket (so the GPU sees few shapes and compiles its shaders once per bucket).
  */
 import { Rng } from '../rng.ts';
 import type { ChatMessage, ChatTemplateKind, ChatTokenizer, TokenizedExample, TrainBatch } from '../types.ts';
@@ -31,7 +32,31 @@ export interface CollateOptions {
   pack?: boolean;
   maxLength: number;
   padTokenId: number;
+  /**
+   * Round the batch's length up to a bucket of seqLenBucket (default true): padding is masked (segment 0, no
+   * targets), so the loss is the same, and the backend sees at most ~2·log2(maxLength) shapes instead of one
+   * per distinct length (WebGPU compiles pipelines per shape class). false: the longest row's length exactly.
+   */
+  lengthBuckets?: boolean;
 }
+
+/** The smallest bucket: shorter batches are padded to it (or to maxLength when that is smaller). */
+export const MIN_SEQ_BUCKET = 16;
+
+/**
+ * The sequence length a batch whose longest row has `length` tokens is padded to: the smallest of
+ * 16, 24, 32, 48, 64, 96, … (2^k and 1.5·2^k, at most a third of padding) that holds it, capped at maxLength
+ * (itself a bucket, whatever its value). For maxLength 2048 that is 15 shapes.
+ */
+export function seqLenBucket(length: number, maxLength: number): number {
+  if (!Number.isInteger(length) || length < 1) throw new Error(`seqLenBucket: length must be a positive integer, got ${length}`);
+  if (length >= maxLength) return maxLength;
+  let b = MIN_SEQ_BUCKET;
+  while (b < length) b = isPow2(b) ? (b * 3) / 2 : (b / 3) * 4; // 16 → 24 → 32 → 48 → 64 …
+  return Math.min(b, maxLength);
+}
+
+const isPow2 = (n: number) => (n & (n - 1)) === 0;
 
 /** Renders, tokenizes and masks one conversation, truncated to maxLength tokens. */
 export function tokenizeExample(
@@ -115,9 +140,9 @@ function firstFitDecreasing(order: readonly number[], len: (i: number) => number
 }
 
 /**
- * One batch, [B, T] row-major. Target at t is ids[t+1] when trainMask[t+1] is 1, else -100, never
- * across an example's end. Padding: padTokenId, segment 0, position 0, target -100. With packing each
- * example in a row gets its own segment id (1, 2, ...) and positions restarting at 0.
+ * One batch, [B, T] row-major, T = seqLenBucket of the longest row (see lengthBuckets). Target at t is ids[t+1]
+ * when trainMask[t+1] is 1, else -100, never across an example's end. Padding: padTokenId, segment 0, position 0,
+ * target -100. With packing each example in a row gets its own segment id (1, 2, ...) and positions restarting at 0.
  */
 export function collate(examples: readonly TokenizedExample[], opts: CollateOptions): TrainBatch {
   if (examples.length === 0) throw new Error('collate: no examples');
@@ -126,7 +151,8 @@ export function collate(examples: readonly TokenizedExample[], opts: CollateOpti
   );
   const rows = opts.pack ? packRows(clipped.map((e) => e.ids.length), opts.maxLength) : clipped.map((_, i) => [i]);
   const rowLen = (r: number[]) => r.reduce((s, i) => s + clipped[i].ids.length, 0);
-  const seqLen = Math.max(1, ...rows.map(rowLen));
+  const longest = Math.max(1, ...rows.map(rowLen));
+  const seqLen = opts.lengthBuckets === false ? longest : seqLenBucket(longest, opts.maxLength); // rows are at most maxLength
   const batchSize = rows.length;
   const n = batchSize * seqLen;
   const inputIds = new Int32Array(n).fill(opts.padTokenId);
