@@ -11,18 +11,18 @@ test('storage full mid-run: training pauses with the message, nothing corrupt, R
   const queue = STORM_QUEUE.slice(0, 1);
   const ref = referencePrefix(await referenceRun(freshProfile, STORM_QUEUE, CONFIG, 8 * 60_000), queue.map((f) => f.name));
   const perStep = Number(CONFIG.batchSize) * Number(CONFIG.gradAccumSteps);
-  await openWorkbench(page);
-  const watch = await watchCheckpoints(context);
-  // A real quota, set before training so Chromium's IndexedDB enforces it from the first write (it caches the space
-  // left for a while): room for two checkpoints and the third's first chunk (64 MB) with 16 MB to spare, so the
-  // third checkpoint's second chunk does not fit. Usage as the quota is enforced (navigator.storage.estimate() does
-  // not show an override); chunks of weights barely compress.
+  // A real quota, set before the page opens its database so Chromium's IndexedDB enforces it from the first write
+  // (set on an open database it may not be, as Chromium caches the space left): room for two checkpoints and the
+  // third's first chunk (64 MB) with 16 MB to spare, so the third checkpoint's second chunk does not fit. Usage as
+  // the quota is enforced (navigator.storage.estimate() does not show an override); chunks of weights barely compress.
   const cdp = await context.newCDPSession(page);
   const origin = new URL(baseURL!).origin;
   const ckpt = ref.checkpoints[0].bytes;
   const { usage } = await cdp.send('Storage.getUsageAndQuota', { origin });
   const quota = usage + 2 * ckpt + 64 * 1024 * 1024 + 16 * 1024 * 1024;
   await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: quota });
+  await openWorkbench(page);
+  const watch = await watchCheckpoints(context);
   await startQueue(page, queue);
 
   await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', 'paused', { timeout: 180_000 });

@@ -25,7 +25,7 @@ test('10 reloads inside checkpoint writes: no half checkpoint is ever listed or 
     const n = await inPage(page, async (t) => (await t.db.checkpoints.toCollection().first())?.tensors.length ?? 60, undefined);
     const pick = random();
     const tensors = pick < 0.2 ? 'all' : pick < 0.35 ? 'committed' : Math.floor(random() * n);
-    const at = await Promise.race([testTrainer(page, { kind: 'stop-at', phase: 'checkpoint-write', tensors, skip: Math.floor(random() * 3), then: 'hold' }), finished.then(() => null)]);
+    const at = await Promise.race([testTrainer(page, { kind: 'stop-at', phase: 'checkpoint-write', tensors, skip: Math.floor(random() * 2), then: 'hold' }), finished.then(() => null)]);
     if (!at) break;
     reloads.push({ step: at.step, where: at.committed ? 'after manifest' : at.last ? 'before manifest' : `${at.tensors} tensors` });
     await page.reload();
