@@ -45,6 +45,8 @@ export default defineConfig({
   server: { headers: isolationHeaders },
   preview: { headers: isolationHeaders },
   worker: { format: 'es' },
-  build: { target: 'es2022', chunkSizeWarningLimit: 4096 },
+  // WORKBENCH_OUT_DIR: build into (and preview from) another folder, so a second checkout's or agent's test run does
+  // not rebuild the dist/ a running suite serves.
+  build: { target: 'es2022', chunkSizeWarningLimit: 4096, outDir: process.env.WORKBENCH_OUT_DIR ?? 'dist' },
   optimizeDeps: { exclude: ['@tensorflow/tfjs-backend-wasm'] },
 });
