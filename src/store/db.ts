@@ -19,6 +19,7 @@
  *   `controls`: pause/resume/stop/skip requests with reason and timestamp.
  * - `events`: the event log the person reads: every failure, restart, automatic deletion, rollback and warning,
  *   with what to do about it (version 2).
+ * - `versions` (version 4): named versions of a model (v001, title, notes, tags), each a protected reference to a checkpoint.
  */
 import { Dexie, type EntityTable, type Table } from 'dexie';
 import type { ModelConfig } from '../engine/types.ts';
@@ -215,6 +216,23 @@ export interface CheckpointRow {
   abandonedAt?: number;
 }
 
+/**
+ * A named version of a model (version 4): a named, protected reference to one of its checkpoints. Retention never
+ * deletes its checkpoint; restoring it is a rollback to that checkpoint (a new branch); it exports as the checkpoint.
+ */
+export interface VersionRow {
+  id: string;
+  modelId: string;
+  checkpointId: string;
+  /** Numbered per model from 1 (shown as v001). */
+  number: number;
+  step: number;
+  title: string;
+  notes: string;
+  tags: string[];
+  createdAt: number;
+}
+
 export interface CheckpointChunkRow {
   checkpointId: string;
   index: number;
@@ -328,6 +346,8 @@ export interface DaemonStateRow {
   preparing?: PreparingProgress | null;
   /** Things the person should know that do not stop training (a base model with non-finite weights, ...). */
   warnings?: string[];
+  /** The trainer's tf.memory() when last sampled (every few seconds; not a heartbeat). */
+  memory?: { numTensors: number; numBytes: number; numBytesInGPU?: number; at: number };
 }
 
 /** One phase of getting ready to train, with its progress when it has one. */
@@ -382,6 +402,7 @@ export class WorkbenchDb extends Dexie {
   events!: EntityTable<EventRow, 'id'>;
   metricsArchive!: Table<ArchivedMetricRow, [string, string, number]>;
   evalsArchive!: Table<ArchivedEvalRow, [string, string, number]>;
+  versions!: EntityTable<VersionRow, 'id'>;
 
   constructor(name = 'training-workbench') {
     super(name);
@@ -405,6 +426,7 @@ export class WorkbenchDb extends Dexie {
       metricsArchive: '[modelId+branch+step], modelId',
       evalsArchive: '[modelId+branch+step], modelId',
     });
+    this.version(4).stores({ versions: 'id, modelId, checkpointId, [modelId+number]' });
   }
 }
 

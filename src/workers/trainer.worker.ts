@@ -16,6 +16,8 @@ import { FRESH_BACKEND } from '../daemon/failures.ts';
 import type { ChatMessage } from '../engine/types.ts';
 
 export const TRAINER_LOCK = 'training-workbench-trainer';
+/** How often the trainer stores tf.memory() for the health panel. */
+const MEMORY_SAMPLE_MS = 5000;
 
 export interface TrainerStartOptions {
   /** `?backend=` from the page, overriding the setting. */
@@ -78,6 +80,11 @@ async function runAsTrainer(opts: TrainerStartOptions, fatal: (message: string) 
     faultPoint: hooksOn ? (at) => faultPoint(at, fatal) : undefined,
   });
   loopCreated(loop);
+  // Tensors and GPU bytes held, for the health panel (written beside the heartbeat, never as one).
+  setInterval(() => {
+    const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
+    void db.daemon.update('state', { memory: { numTensors: m.numTensors, numBytes: m.numBytes, numBytesInGPU: m.numBytesInGPU, at: Date.now() } }).catch(() => undefined);
+  }, MEMORY_SAMPLE_MS);
   // TF.js does not watch GPUDevice.lost: a lost device would hang the next read. Pause, then ask for a fresh trainer.
   device?.lost.then(async (info) => {
     const l = loop!;

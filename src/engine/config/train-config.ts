@@ -97,6 +97,10 @@ export interface TrainConfig {
   retentionBudgetGB: number;
   /** 0.05–1: the size budget's share of the browser's storage quota when retentionBudgetGB is 0. */
   retentionQuotaShare: number;
+  /** 1–8760 hours: the health panel warns when training ran this long without a checkpoint. */
+  healthCheckpointHours: number;
+  /** 1–365 days: the health panel warns when the last backup (or, never backed up, the oldest checkpoint) is older. */
+  healthBackupDays: number;
   /** 0–0.5 of each file held out for validation. */
   valFraction: number;
   /** 0–100000: at most this many held-out examples per file. */
@@ -176,6 +180,8 @@ export const TRAIN_CONFIG_FIELDS: readonly FieldMeta[] = [
   f('retentionDailyDays', 'int', 7, "Retention keeps each of the last N days' last checkpoint (today's and yesterday's always)", { min: 0, max: 365 }),
   f('retentionBudgetGB', 'float', 0, "Size budget of a model's checkpoints: unprotected ones go, oldest first, only above it (GB; 0 = a share of the storage quota)", { min: 0, max: 1000000 }),
   f('retentionQuotaShare', 'float', 0.5, 'Share of the storage quota that is the size budget when retentionBudgetGB is 0', { min: 0.05, max: 1 }),
+  f('healthCheckpointHours', 'int', 3, 'Health panel: warn when training ran this long without a checkpoint (hours)', { min: 1, max: 8760 }),
+  f('healthBackupDays', 'int', 7, 'Health panel: warn when the last backup is older than this (days)', { min: 1, max: 365 }),
   f('valFraction', 'float', 0.05, 'Fraction of a file held out', { min: 0, max: 0.5 }),
   f('valMax', 'int', 100, 'Most held-out examples per file', { min: 0, max: 100000 }),
   f('maxConsecutiveNonFinite', 'int', 10, 'Non-finite steps in a row before failing', { min: 1, max: 1000 }),
