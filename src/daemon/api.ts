@@ -8,6 +8,8 @@ import type { FolderReader } from '../engine/checkpoint.ts';
 import type { ChatMessage } from '../engine/types.ts';
 import { ControlRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
 import { BranchRepo, type RollbackPlan } from '../store/branches.ts';
+import { VersionRepo, versionName, type VersionFields } from '../store/versions.ts';
+import type { VersionRow } from '../store/db.ts';
 
 /** Settings key of the person's backend choice (read by the trainer worker). */
 export const BACKEND_SETTING = 'backend';
@@ -150,6 +152,8 @@ export interface WorkbenchApi {
   setActiveCheckpoint(checkpointId: string): Promise<void>;
   setActiveModel(modelId: string): Promise<void>;
   pinCheckpoint(checkpointId: string, pinned: boolean): Promise<void>;
+  /** Names the checkpoint as its model's next version (v001, …): protected from retention and from deletion by hand. */
+  saveVersion(checkpointId: string, fields: VersionFields): Promise<VersionRow>;
   planCheckpointDeletion(checkpointId: string): Promise<DeletionPlan>;
   /** Retention dry run of a model (the active one by default; null when there is none): nothing is deleted. */
   retentionPreview(modelId?: string): Promise<RetentionPreview | null>;
@@ -248,6 +252,8 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
     const all = await ckpts.list(row.modelId);
     const model = await models.get(row.modelId);
     if (row.pinned) return { allowed: false, message: `Checkpoint at step ${row.step} is pinned; unpin it first.` };
+    const named = await new VersionRepo(db).of(id);
+    if (named.length) return { allowed: false, message: `Checkpoint at step ${row.step} is the named version ${named.map((v) => `${versionName(v)} "${v.title}"`).join(', ')}.` };
     if (all.length <= 1) return { allowed: false, message: `Checkpoint at step ${row.step} is the only checkpoint of ${model?.name ?? row.modelId}; deleting it would lose all its training.` };
     if (all[0].id === id) return { allowed: false, message: `Checkpoint at step ${row.step} is the latest of ${model?.name ?? row.modelId}: training resumes from it.` };
     if (model?.resumeFrom === id) return { allowed: false, message: `Checkpoint at step ${row.step} is the one training will resume from.` };
@@ -299,6 +305,7 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
     },
     setActiveModel: (id) => models.setActive(id),
     pinCheckpoint: (id, pinned) => ckpts.setPinned(id, pinned),
+    saveVersion: (id, fields) => new VersionRepo(db).create(id, fields),
     planCheckpointDeletion: plan,
     async retentionPreview(modelId) {
       const id = modelId ?? (await models.active())?.id;

@@ -8,6 +8,7 @@ import { MAIN_BRANCH, type CheckpointChunkRow, type CheckpointRow, type Workbenc
 import { formatSize, planRetention, type DayOf, type RetentionPlan, type RetentionPolicy } from './retention.ts';
 import { EventRepo } from './state.ts';
 import { crc32 } from './crc32.ts';
+import { VersionRepo, versionName } from './versions.ts';
 
 export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
 
@@ -278,11 +279,15 @@ export class CheckpointStore {
 
   /**
    * Dry run of automatic retention for a model now: what would be deleted and why each kept checkpoint stays
-   * (src/store/retention.ts). The checkpoint the model resumes from (ModelRow.resumeFrom) is always protected.
+   * (src/store/retention.ts). The checkpoint the model resumes from (ModelRow.resumeFrom) and those of its named
+   * versions are always protected.
    */
   async retentionPlan(modelId: string, policy: RetentionPolicy, opts: RetentionOptions = {}): Promise<RetentionPlan> {
-    const [checkpoints, model] = await Promise.all([this.list(modelId), this.db.models.get(modelId)]);
-    return planRetention({ checkpoints, policy, now: opts.now ?? Date.now(), dayOf: opts.dayOf, resumeFrom: model?.resumeFrom, protect: opts.protect });
+    const [checkpoints, model, versions] = await Promise.all([this.list(modelId), this.db.models.get(modelId), new VersionRepo(this.db).list(modelId)]);
+    return planRetention({
+      checkpoints, policy, now: opts.now ?? Date.now(), dayOf: opts.dayOf, resumeFrom: model?.resumeFrom, protect: opts.protect,
+      versions: versions.map((v) => ({ checkpointId: v.checkpointId, name: versionName(v), title: v.title })),
+    });
   }
 
   /**

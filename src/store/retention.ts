@@ -32,6 +32,8 @@ export interface RetentionInput {
   resumeFrom?: string;
   /** Other checkpoints the caller knows must stay, each with its reason (one sentence). */
   protect?: readonly { id: string; reason: string }[];
+  /** Named versions of the model (store/versions.ts): their checkpoints are never deleted automatically. */
+  versions?: readonly { checkpointId: string; name: string; title: string }[];
 }
 
 export interface RetentionDeletion {
@@ -132,6 +134,7 @@ export function protections(input: Omit<RetentionInput, 'policy'> & { policy: Pi
     if (now - c.createdAt < minAgeMs) add(c.id, `younger than ${hours(policy.minAgeHours)}`);
     if (c.abandonedAt !== undefined && now - c.abandonedAt < minAgeMs) add(c.id, `left on an abandoned branch by a rollback less than ${hours(policy.minAgeHours)} ago`);
   }
+  for (const v of input.versions ?? []) add(v.checkpointId, `a named version (${v.name} — "${v.title}")`);
   for (const p of input.protect ?? []) add(p.id, p.reason);
   return out;
 }
@@ -156,7 +159,7 @@ export function planRetention(input: RetentionInput): RetentionPlan {
       id: c.id,
       step: c.step,
       bytes: c.bytes,
-      why: `the model's checkpoints took ${formatSize(left)}, over the ${formatSize(policy.budgetBytes)} budget, and this was the oldest unprotected one (older than ${hours(policy.minAgeHours)}${abandoned}; not the latest, the best, pinned, the resume point or a day's last)`,
+      why: `the model's checkpoints took ${formatSize(left)}, over the ${formatSize(policy.budgetBytes)} budget, and this was the oldest unprotected one (older than ${hours(policy.minAgeHours)}${abandoned}; not the latest, the best, pinned, a named version, the resume point or a day's last)`,
     });
     gone.add(c.id);
     left -= c.bytes;
