@@ -286,10 +286,7 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
       deps.poke?.();
     },
     remove: (id) => queue.remove(id),
-    async downloadErrorReport(id) {
-      const r = await queue.errorReport(id);
-      return { fileName: r.fileName, blob: new Blob([r.text], { type: 'text/plain' }) };
-    },
+    downloadErrorReport: (id) => queue.errorReport(id),
     pause: (reason) => control('pause', reason),
     resume: (reason) => control('resume', reason),
     stop: (reason) => control('stop', reason),

@@ -9,6 +9,10 @@ import { rngFor } from '../engine/rng.ts';
 
 export const MAX_ATTEMPTS = 3;
 export const MAX_LISTED_ERRORS = 50;
+
+/** One line of an error report: `line 7 [messages]: missing`. */
+export const formatLineError = (e: LineError): string => `line ${e.line}${e.field ? ` [${e.field}]` : ''}: ${e.message}`;
+
 const RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
 
 export interface AddResult {
@@ -116,7 +120,7 @@ export class Queue {
   /** Validation finished: `queued` (with its held-out split) or `failed` with the first 50 line errors and the count. */
   async finishValidation(
     id: number,
-    r: { ok: boolean; report: ValidationReport; lineErrors: LineError[]; lineErrorCount: number; skippedLines: number[]; reason?: string },
+    r: { ok: boolean; report: ValidationReport; lineErrors: LineError[]; lineErrorCount: number; skippedLines: number[]; reason?: string; lineErrorReport?: Blob },
     split: { fraction: number; max: number; seed: number },
   ): Promise<ItemStatus> {
     const status: ItemStatus = r.ok ? 'queued' : 'failed';
@@ -125,6 +129,7 @@ export class Queue {
       report: r.report,
       lineErrors: r.lineErrors.slice(0, MAX_LISTED_ERRORS),
       lineErrorCount: r.lineErrorCount,
+      lineErrorReport: r.lineErrorCount > MAX_LISTED_ERRORS ? r.lineErrorReport : undefined,
       skippedLines: r.skippedLines,
       heldOut: r.ok ? heldOutIndices(r.report.examples, split.fraction, split.max, split.seed) : [],
       reason: r.ok ? undefined : (r.reason ?? r.report.summary),
@@ -229,17 +234,18 @@ export class Queue {
     return stuck.map((r) => r.id!);
   }
 
-  /** The failed file's line errors as text (first 50 listed, with the full count). */
-  async errorReport(id: number): Promise<{ fileName: string; text: string }> {
+  /** The file's line errors as a text file: every one of them (the stored full report), with the count. */
+  async errorReport(id: number): Promise<{ fileName: string; blob: Blob }> {
     const r = await this.get(id);
-    const lines = [
+    const full = r.lineErrorReport instanceof Blob ? r.lineErrorReport : undefined; // a restored backup may lack it
+    const head = [
       `File: ${r.name}`,
       `Status: ${r.status}${r.reason ? ` — ${r.reason}` : ''}`,
       r.report ? `Summary: ${r.report.summary}` : '',
       r.lastError ? `Last training error: ${r.lastError}` : '',
-      `Line errors: ${r.lineErrorCount}${r.lineErrorCount > r.lineErrors.length ? ` (first ${r.lineErrors.length} listed)` : ''}`,
-      ...r.lineErrors.map((e) => `line ${e.line}${e.field ? ` [${e.field}]` : ''}: ${e.message}`),
+      `Line errors: ${r.lineErrorCount}${!full && r.lineErrorCount > r.lineErrors.length ? ` (first ${r.lineErrors.length} listed)` : ''}`,
     ].filter((l) => l !== '');
-    return { fileName: `${r.name.replace(/\.[^.]*$/, '')}.errors.txt`, text: lines.join('\n') + '\n' };
+    const listed = full ? [] : r.lineErrors.map((e) => `${formatLineError(e)}\n`);
+    return { fileName: `${r.name.replace(/\.[^.]*$/, '')}.errors.txt`, blob: new Blob([head.join('\n') + '\n', ...listed, ...(full ? [full] : [])], { type: 'text/plain' }) };
   }
 }

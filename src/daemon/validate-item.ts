@@ -1,14 +1,36 @@
 /**
  * Validates one `validating` queue item: streams its stored Blob through the engine's validator (never the whole
  * file as one string), reports progress to the item, then marks it `queued` (with its held-out split) or `failed`
- * with the first 50 line errors, the count and the file-level reasons. Runs in the validator worker and in Node tests.
+ * with the first 50 line errors, the count and the file-level reasons; every line error goes into a text Blob, built
+ * as the file streams (never all in memory), for the downloadable report. Runs in the validator worker and in Node tests.
  */
 import { validateStream, type ValidationReport as EngineReport } from '../engine/data/validate.ts';
 import type { ChatTokenizer } from '../engine/types.ts';
 import type { ItemStatus, LineError, ValidationReport, WorkbenchDb } from '../store/db.ts';
 import { profileAnswerIssue } from './codebook.ts';
 import { loadTrainConfig } from './config.ts';
-import { Queue } from './queue.ts';
+import { Queue, formatLineError } from './queue.ts';
+
+/** Error lines folded into a Blob every so many, so a file with millions of bad lines is never held as objects. */
+class ErrorLog {
+  private blob = new Blob([]);
+  private pending: string[] = [];
+
+  add(e: LineError): void {
+    this.pending.push(`${formatLineError(e)}\n`);
+    if (this.pending.length >= 10_000) this.fold();
+  }
+
+  private fold(): void {
+    this.blob = new Blob([this.blob, ...this.pending], { type: 'text/plain' });
+    this.pending = [];
+  }
+
+  done(): Blob {
+    this.fold();
+    return this.blob;
+  }
+}
 
 export function summarize(r: EngineReport, skipInvalidLines: boolean): string {
   const parts = [`${r.examples} example${r.examples === 1 ? '' : 's'} in ${r.lines} lines`];
@@ -40,6 +62,7 @@ export async function validateItem(db: WorkbenchDb, itemId: number, o: ValidateI
   let r: EngineReport;
   const profileErrors: LineError[] = [];
   let profileErrorCount = 0;
+  const errorLog = new ErrorLog();
   try {
     r = await validateStream(blob.stream() as ReadableStream<Uint8Array>, {
       tokenizer: o.tokenizer,
@@ -50,11 +73,14 @@ export async function validateItem(db: WorkbenchDb, itemId: number, o: ValidateI
       totalBytes: blob.size,
       maxErrors: 50,
       signal: o.signal,
+      onLineError: (e) => errorLog.add(e),
       onExample: (example, line) => {
         const issue = profileAnswerIssue(cfg.profile, example);
         if (!issue) return;
         profileErrorCount++;
-        if (profileErrors.length < 50) profileErrors.push({ line, field: issue.field, message: issue.message });
+        const e = { line, field: issue.field, message: issue.message };
+        if (profileErrors.length < 50) profileErrors.push(e);
+        errorLog.add(e);
       },
       onProgress: (bytes, total) => {
         o.onProgress?.(bytes, total ?? blob.size);
@@ -92,6 +118,7 @@ export async function validateItem(db: WorkbenchDb, itemId: number, o: ValidateI
       report,
       lineErrors,
       lineErrorCount: r.errorCount + profileErrorCount,
+      lineErrorReport: errorLog.done(),
       skippedLines: r.skippedLines,
       reason: !r.valid
         ? (r.fileErrors[0] ?? `${r.errorCount} invalid line${r.errorCount === 1 ? '' : 's'} (first: line ${r.errors[0]?.line}: ${r.errors[0]?.message})`)

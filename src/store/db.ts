@@ -98,6 +98,8 @@ export interface QueueItemRow {
   /** First 50 line errors; lineErrorCount is the full count. */
   lineErrors: LineError[];
   lineErrorCount: number;
+  /** Every line error as text, one a line (the downloadable report), when there were more than those listed. */
+  lineErrorReport?: Blob;
   /** Line numbers skipped when skipInvalidLines was chosen (their reasons are in lineErrors). */
   skippedLines: number[];
   /** Indices (among valid examples) held out for validation loss. */

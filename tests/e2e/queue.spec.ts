@@ -54,7 +54,7 @@ test('skip invalid lines queues the valid ones and lists the skipped', async ({ 
   await expect(it).toContainText('2 lines skipped');
 });
 
-test('a whole folder: every .jsonl/.json inside, recursively, becomes an item; other files are listed as ignored', async ({ page }) => {
+test('a whole folder: every .jsonl/.json inside, recursively, becomes an item named with its sub-folders; other files are listed as ignored', async ({ page }) => {
   const { mkdtempSync, mkdirSync, writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
   const dir = mkdtempSync('/tmp/e2e-folder-');
@@ -62,13 +62,15 @@ test('a whole folder: every .jsonl/.json inside, recursively, becomes an item; o
   writeFileSync(join(dir, 'top.jsonl'), chatJsonl(3));
   writeFileSync(join(dir, 'sub', 'mid.json'), chatJsonl(2, 1));
   writeFileSync(join(dir, 'sub', 'deeper', 'low.jsonl'), chatJsonl(4, 2));
+  mkdirSync(join(dir, 'sub_deeper'));
+  writeFileSync(join(dir, 'sub_deeper', 'low.jsonl'), chatJsonl(5, 3)); // the same name as sub/deeper/low.jsonl: _2
   writeFileSync(join(dir, 'sub', 'notes.txt'), 'not data');
   await page.goto('/?backend=cpu');
   await page.getByTestId('btn-pause').waitFor();
   await page.getByTestId('priority-select').selectOption('low');
   await page.getByTestId('folder-input').setInputFiles(dir);
-  for (const name of ['top.jsonl', 'mid.json', 'low.jsonl']) await expect(item(page, name)).toBeVisible();
-  await expect(page.getByTestId('queue-item')).toHaveCount(3);
+  for (const name of ['top.jsonl', 'mid_sub.json', 'low_sub_deeper.jsonl', 'low_sub_deeper_2.jsonl']) await expect(item(page, name)).toBeVisible();
+  await expect(page.getByTestId('queue-item')).toHaveCount(4);
   await expect(page.getByTestId('drop-message')).toContainText('notes.txt');
 });
 

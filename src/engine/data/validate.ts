@@ -88,6 +88,8 @@ export interface ValidateOptions {
   onExample?: (example: ChatExample, line: number) => void | Promise<void>;
   /** Cap on errors listed (default 1000); all are counted. */
   maxErrors?: number;
+  /** Called for every line error in file order, past `maxErrors` too (a full error report without holding it). */
+  onLineError?: (e: LineError) => void;
   signal?: AbortSignal;
 }
 
@@ -140,6 +142,7 @@ export async function validateStream(stream: ReadableStream<Uint8Array>, opts: V
   const lineError = (line: number, field: string, message: string) => {
     report.errorCount++;
     if (report.errors.length < maxErrors) report.errors.push({ line, field, message });
+    opts.onLineError?.({ line, field, message });
   };
 
   try {

@@ -1,5 +1,7 @@
 // Turns what the person drops or picks into the list of data files to queue: several files at once and whole
 // folders, walked recursively; every .jsonl / .json file becomes one item, everything else is listed as ignored.
+// A file inside a dropped folder keeps its sub-folder names in its item's name (`sub/x.jsonl` → `x_sub.jsonl`),
+// with `_{n}` added when two files of one drop would get the same name, as the old inbox did.
 
 export interface CollectedFiles {
   files: File[];
@@ -11,14 +13,42 @@ export function isDataFileName(name: string): boolean {
   return /\.(jsonl|json)$/i.test(name);
 }
 
-/** Splits a flat list (file input, or files already read from folders) into data files and ignored names. */
+/**
+ * The item name of a data file at `path` inside the dropped folder (the folder's own name first, as a drop or a
+ * folder pick gives it): its sub-folder names joined after the stem, `top/a/b/x.jsonl` → `x_a_b.jsonl`; a file
+ * at the folder's top, or dropped on its own, keeps its name.
+ */
+export function inboxName(path: string): string {
+  const parts = path.split('/').filter(Boolean);
+  const name = parts.pop() ?? path;
+  const subs = parts.slice(1);
+  if (subs.length === 0) return name;
+  const dot = name.lastIndexOf('.');
+  return `${name.slice(0, dot)}_${subs.join('_')}${name.slice(dot)}`;
+}
+
+/** The names made unique within one drop: a repeated one gets `_2`, `_3`, … before its extension (first one unchanged). */
+export function uniqueNames(names: readonly string[]): string[] {
+  const taken = new Set<string>();
+  return names.map((n) => {
+    let out = n;
+    const dot = n.lastIndexOf('.');
+    for (let k = 2; taken.has(out); k++) out = `${n.slice(0, dot)}_${k}${n.slice(dot)}`;
+    taken.add(out);
+    return out;
+  });
+}
+
+/** Splits a flat list (file input, or files read from folders) into data files, named by inboxName, and ignored paths. */
 export function partitionFiles(all: Iterable<File>, pathOf: (f: File) => string = (f) => f.webkitRelativePath || f.name): CollectedFiles {
-  const files: File[] = [];
+  const data: File[] = [];
   const ignored: string[] = [];
   for (const f of all) {
-    if (isDataFileName(f.name)) files.push(f);
+    if (isDataFileName(f.name)) data.push(f);
     else ignored.push(pathOf(f));
   }
+  const names = uniqueNames(data.map((f) => inboxName(pathOf(f))));
+  const files = data.map((f, i) => (names[i] === f.name ? f : new File([f], names[i], { type: f.type, lastModified: f.lastModified })));
   return { files, ignored };
 }
 
@@ -91,6 +121,8 @@ export function stripTopFolder(path: string): string {
 export async function filesFromDataTransfer(dt: DataTransfer): Promise<CollectedFiles> {
   const { entries, loose } = entriesOf(dt);
   const all = [...loose];
-  for (const e of entries) await walk(e, all);
-  return partitionFiles(all);
+  const paths = loose.map((f) => f.name);
+  for (const e of entries) await walk(e, all, paths);
+  const pathOf = new Map(all.map((f, i) => [f, paths[i]]));
+  return partitionFiles(all, (f) => pathOf.get(f) ?? f.name);
 }
