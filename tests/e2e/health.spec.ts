@@ -1,7 +1,8 @@
 // The health panel warns before the disk is full: with the origin's quota set small through Chromium's DevTools
 // protocol (Storage.overrideQuotaForOrigin, before the page opens its database), the next checkpoint of the bundled
 // model (its weights and Adam moments, ~110 MB) does not fit, and the quota warning says so with its action, while
-// estimate() still reports gigabytes free. Without the override there is no quota warning.
+// estimate() still reports gigabytes free. Without the override there is no quota warning; training, the trainer is
+// alive and holds tensors, and the dataset is counted.
 import { expect, test } from '@playwright/test';
 
 test('the quota warning appears under a small quota, and not without one', async ({ page, context, baseURL }) => {
@@ -24,9 +25,13 @@ test('the quota warning appears under a small quota, and not without one', async
   await page.reload();
   await expect(panel.getByTestId('health-checkpoint-age')).toHaveAttribute('data-fits', 'true'); // the probe ran
   await expect(panel.locator('[data-testid="health-warning"][data-kind="quota"]')).toHaveCount(0);
-  // The other facts are there: the trainer's state and backend, and what the store holds.
+  // The other facts: while training, the trainer is alive and holds tensors; the dataset is counted; the backend named.
+  await page.getByTestId('btn-example').click();
+  await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', 'training', { timeout: 60_000 });
+  await expect(panel.getByTestId('health-heartbeat')).toHaveAttribute('data-alive', 'yes');
+  await expect.poll(async () => Number((await panel.getByTestId('health-tensors').textContent())?.match(/^([\d,]+) tensors/)?.[1].replace(/,/g, '') ?? 0), { timeout: 30_000 }).toBeGreaterThan(0);
   await expect(panel.getByTestId('health-backend')).toContainText('wasm');
-  await expect(panel.getByTestId('health-tensors')).toContainText('tensors', { timeout: 60_000 });
   await expect(panel.getByTestId('health-persistent')).toHaveAttribute('data-persisted', /true|false/);
+  await expect(panel.locator('[data-testid="health-category"][data-category="datasets"]')).toHaveCount(1, { timeout: 40_000 }); // read every 30 s
   await panel.screenshot({ path: '/tmp/e2e-health.png' });
 });
