@@ -10,6 +10,9 @@ import { ControlRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
 import { BranchRepo, type RollbackPlan } from '../store/branches.ts';
 import { VersionRepo, versionName, type VersionFields } from '../store/versions.ts';
 import type { VersionRow } from '../store/db.ts';
+import { backupWorkspace, type BackupResult } from '../store/backup.ts';
+import { restoreWorkspace, type RestoreResult } from '../store/restore.ts';
+import type { CheckpointChoice } from '../store/backup-format.ts';
 
 /** Settings key of the person's backend choice (read by the trainer worker). */
 export const BACKEND_SETTING = 'backend';
@@ -189,6 +192,15 @@ export interface WorkbenchApi {
   previewRegime3(text: string): Promise<Regime3PaneData>;
   /** The active model's regime-3 codebook as rows (null when it has none yet). */
   codebook(): Promise<CodebookView | null>;
+
+  /** The whole workspace as one tar (checkpoints: each model's latest, pinned, named and resume point, or all); sets backup.lastAt. */
+  backup(opts?: { checkpoints?: CheckpointChoice }): Promise<BackupResult>;
+  /**
+   * Restores a backup after checking every entry's SHA-256 (a damaged one is refused, naming the entry); a workspace
+   * that is not empty is replaced only when `confirmReplace` agrees. The trainer is stopped before the first write:
+   * reload the page afterwards.
+   */
+  restoreBackup(file: Blob, opts?: { confirmReplace?(message: string): boolean | Promise<boolean> }): Promise<RestoreResult>;
 }
 
 export type { QueueItemRow, CheckpointRow, ModelRow, RollbackPlan };
@@ -215,6 +227,8 @@ export interface ApiDeps {
   preview?: Pick<PreviewService, 'example' | 'regime3'>;
   /** Tokenizer folder for previews before any model row exists (the bundled model's). */
   fallbackTokenizerRef?: string;
+  /** Stops this page's trainer for good (before a restore rewrites the store). */
+  haltTrainer?(): void;
 }
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -374,6 +388,8 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
       const { codebookView } = await import('./preview.ts');
       return codebookView(await models.active());
     },
+    backup: (opts = {}) => backupWorkspace(db, opts),
+    restoreBackup: (file, opts = {}) => restoreWorkspace(db, file, { confirmReplace: opts.confirmReplace, beforeWrite: () => deps.haltTrainer?.() }),
   };
 }
 

@@ -84,6 +84,7 @@ export async function startWorkbench(opts: StartOptions = {}): Promise<Workbench
       regime3: (text) => validator.previewRegime3(text, bundled.ref),
     },
     fallbackTokenizerRef: bundled.ref,
+    haltTrainer: () => supervisor.stop(),
   });
   const api: WorkbenchApi = {
     ...base,
