@@ -10,9 +10,9 @@ import { ControlRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
 import { BranchRepo, type RollbackPlan } from '../store/branches.ts';
 import { VersionRepo, versionName, type VersionFields } from '../store/versions.ts';
 import type { VersionRow } from '../store/db.ts';
-import { backupWorkspace, type BackupResult } from '../store/backup.ts';
-import { restoreWorkspace, type RestoreResult } from '../store/restore.ts';
-import type { CheckpointChoice } from '../store/backup-format.ts';
+import { backupToFolder, backupWorkspace, type FileBackupResult, type FolderBackupResult } from '../store/backup.ts';
+import { restoreWorkspace, type BackupSource, type RestoreResult } from '../store/restore.ts';
+import type { BackupFolder, CheckpointChoice } from '../store/backup-format.ts';
 
 /** Settings key of the person's backend choice (read by the trainer worker). */
 export const BACKEND_SETTING = 'backend';
@@ -194,13 +194,15 @@ export interface WorkbenchApi {
   codebook(): Promise<CodebookView | null>;
 
   /** The whole workspace as one tar (checkpoints: each model's latest, pinned, named and resume point, or all); sets backup.lastAt. */
-  backup(opts?: { checkpoints?: CheckpointChoice }): Promise<BackupResult>;
+  backup(opts?: { checkpoints?: CheckpointChoice }): Promise<FileBackupResult>;
+  /** The same into a folder (File System Access), incrementally: what the folder holds already is not written again. */
+  backupToFolder(folder: BackupFolder, opts?: { checkpoints?: CheckpointChoice }): Promise<FolderBackupResult>;
   /**
-   * Restores a backup after checking every entry's SHA-256 (a damaged one is refused, naming the entry); a workspace
-   * that is not empty is replaced only when `confirmReplace` agrees. The trainer is stopped before the first write:
-   * reload the page afterwards.
+   * Restores a backup (its file or its folder) after checking every entry's SHA-256 (a damaged one is refused, naming
+   * the entry); a workspace that is not empty is replaced only when `confirmReplace` agrees. The trainer is stopped
+   * before the first write: reload the page afterwards.
    */
-  restoreBackup(file: Blob, opts?: { confirmReplace?(message: string): boolean | Promise<boolean> }): Promise<RestoreResult>;
+  restoreBackup(source: BackupSource, opts?: { confirmReplace?(message: string): boolean | Promise<boolean> }): Promise<RestoreResult>;
 }
 
 export type { QueueItemRow, CheckpointRow, ModelRow, RollbackPlan };
@@ -389,7 +391,8 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
       return codebookView(await models.active());
     },
     backup: (opts = {}) => backupWorkspace(db, opts),
-    restoreBackup: (file, opts = {}) => restoreWorkspace(db, file, { confirmReplace: opts.confirmReplace, beforeWrite: () => deps.haltTrainer?.() }),
+    backupToFolder: (folder, opts = {}) => backupToFolder(db, folder, opts),
+    restoreBackup: (source, opts = {}) => restoreWorkspace(db, source, { confirmReplace: opts.confirmReplace, beforeWrite: () => deps.haltTrainer?.() }),
   };
 }
 

@@ -1,7 +1,8 @@
 /**
- * The workspace backup's format, shared by backup.ts (writing) and restore.ts (reading): a tar of JSON pages of
- * each table's rows (`tables/<table>/<n>.json`), binary entries of ≤ 64 MB for the Blobs and ArrayBuffers those rows
- * hold (`bin/<n>`), and `manifest.json` last with every entry's size and SHA-256. Also which settings are secrets.
+ * The workspace backup's format, shared by backup.ts (writing) and restore.ts (reading): JSON pages of each table's
+ * rows (`tables/<table>/<sha256>.json`), binary entries of ≤ 64 MB for the Blobs and ArrayBuffers those rows hold
+ * (`bin/<sha256>`: named by content, so a folder backup skips those it already has), and `manifest.json` with every
+ * entry's size and SHA-256; in one tar file (the manifest last) or in a folder. Also which settings are secrets.
  */
 
 export const BACKUP_FORMAT = 'training-workbench-backup';
@@ -33,6 +34,22 @@ export interface BackupManifest {
   tables: Record<string, { schema: string; rows: number; pages: string[] }>;
   /** Every entry but the manifest itself. */
   entries: ManifestEntry[];
+}
+
+/**
+ * The part of a File System Access directory handle a folder backup uses (a real FileSystemDirectoryHandle has it;
+ * tests pass an in-memory one).
+ */
+export interface BackupFolder {
+  getDirectoryHandle(name: string, opts?: { create?: boolean }): Promise<BackupFolder>;
+  getFileHandle(name: string, opts?: { create?: boolean }): Promise<BackupFileHandle>;
+  removeEntry(name: string, opts?: { recursive?: boolean }): Promise<void>;
+  keys(): AsyncIterableIterator<string>;
+}
+export interface BackupFileHandle {
+  getFile(): Promise<Blob>;
+  /** Writes go to a swap file that replaces the file only on close (so manifest.json is replaced whole or not at all). */
+  createWritable(): Promise<{ write(data: Blob | BufferSource): Promise<void>; close(): Promise<void>; abort(): Promise<void> }>;
 }
 
 /** How a row's non-JSON values are written in its page (values themselves go to `bin/` entries). */

@@ -1,14 +1,14 @@
 /**
- * Restore of a workspace backup (format: backup-format.ts). Every entry's SHA-256 is checked against the manifest
- * before anything is written, and a damaged, missing or unlisted entry refuses the whole backup, naming the entry.
- * A workspace that holds anything of its own is replaced only when `confirmReplace` agrees; then every table is
- * cleared and written from the backup, page by page (binaries read from the file as they are needed), checkpoint
- * manifests last.
+ * Restore of a workspace backup (format: backup-format.ts), from its tar file or its folder. Every entry's SHA-256 is
+ * checked against the manifest before anything is written, and a damaged, missing or (in a tar) unlisted entry
+ * refuses the whole backup, naming the entry. A workspace that holds anything of its own is replaced only when
+ * `confirmReplace` agrees; then every table is cleared and written from the backup, page by page (binaries read from
+ * the backup as they are needed), checkpoint manifests last.
  */
 import type { WorkbenchDb } from './db.ts';
-import { tarEntries, type TarEntry } from './tar.ts';
+import { tarEntries } from './tar.ts';
 import {
-  BACKUP_FORMAT, BACKUP_LAST_AT_SETTING, BACKUP_VERSION, MANIFEST_ENTRY, sha256Hex, type BackupManifest, type EncodedValue,
+  BACKUP_FORMAT, BACKUP_LAST_AT_SETTING, BACKUP_VERSION, MANIFEST_ENTRY, sha256Hex, type BackupFolder, type BackupManifest, type EncodedValue,
 } from './backup-format.ts';
 
 /** The backup is not what was written (or not a whole backup): names the entry at fault. */
@@ -23,11 +23,13 @@ export class BackupDamagedError extends Error {
 }
 
 export interface VerifiedBackup {
-  file: Blob;
   manifest: BackupManifest;
-  /** Where each entry's data lies in the file. */
-  entries: Map<string, TarEntry>;
+  /** Each entry's data: a slice of the tar file or a file of the folder. */
+  entries: Map<string, Blob>;
 }
+
+/** A backup's tar file or its folder (a File System Access directory handle). */
+export type BackupSource = Blob | BackupFolder;
 
 export interface RestoreOptions {
   /** Asked with a sentence naming what the workspace holds when it is not empty; nothing is written unless it agrees. */
@@ -42,37 +44,67 @@ export interface RestoreResult {
   message: string;
 }
 
-const text = async (file: Blob, e: TarEntry) => new TextDecoder().decode(await file.slice(e.offset, e.offset + e.size).arrayBuffer());
-
-/** Reads the whole file once, hashing every entry, and checks the hashes, sizes and entry list against the manifest. */
-export async function verifyBackup(file: Blob): Promise<VerifiedBackup> {
-  const entries = new Map<string, TarEntry>();
-  const hashes = new Map<string, string>();
+/** The entries of a tar file; one it cannot walk (a damaged header, cut short) is refused naming the entry before. */
+async function tarSource(file: Blob): Promise<Map<string, Blob>> {
+  const entries = new Map<string, Blob>();
   try {
-    for await (const e of tarEntries(file)) {
-      entries.set(e.name, e);
-      if (e.name !== MANIFEST_ENTRY) hashes.set(e.name, await sha256Hex(new Uint8Array(await file.slice(e.offset, e.offset + e.size).arrayBuffer())));
-    }
+    for await (const e of tarEntries(file)) entries.set(e.name, file.slice(e.offset, e.offset + e.size));
   } catch (err) {
     const last = [...entries.keys()].pop();
     throw new BackupDamagedError(`The backup is damaged: ${err instanceof Error ? err.message : String(err)}. Nothing was restored.`, last ?? '');
   }
+  return entries;
+}
+
+/** The files of a backup folder that its manifest lists (others, such as those of a backup cut short, are not read). */
+async function folderSource(root: BackupFolder): Promise<Map<string, Blob>> {
+  const entries = new Map<string, Blob>();
+  const file = async (name: string) => {
+    const parts = name.split('/');
+    let dir = root;
+    for (const p of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(p);
+    return (await dir.getFileHandle(parts[parts.length - 1])).getFile();
+  };
+  const manifest = await file(MANIFEST_ENTRY).catch(() => null);
+  if (!manifest) return entries;
+  entries.set(MANIFEST_ENTRY, manifest);
+  let listed: { name?: unknown }[] = [];
+  try {
+    listed = (JSON.parse(await manifest.text()) as { entries?: { name?: unknown }[] }).entries ?? [];
+  } catch {
+    return entries; // verifyBackup names the damaged manifest
+  }
+  for (const e of listed) {
+    if (typeof e.name !== 'string') continue;
+    const f = await file(e.name).catch(() => null);
+    if (f) entries.set(e.name, f);
+  }
+  return entries;
+}
+
+/**
+ * Reads every entry of the backup once, hashing it, and checks the hashes, sizes and entry list against the manifest;
+ * a tar must hold nothing the manifest does not list.
+ */
+export async function verifyBackup(source: BackupSource): Promise<VerifiedBackup> {
+  const tar = source instanceof Blob;
+  const entries = tar ? await tarSource(source) : await folderSource(source);
   const m = entries.get(MANIFEST_ENTRY);
-  if (!m) throw new BackupDamagedError(`The backup is not complete: it has no ${MANIFEST_ENTRY} (a workbench backup ends with it; was the file cut short?). Nothing was restored.`, MANIFEST_ENTRY);
+  if (!m) throw new BackupDamagedError(`The backup is not complete: it has no ${MANIFEST_ENTRY} (a workbench backup ${tar ? 'ends' : 'is done'} with it; was it cut short?). Nothing was restored.`, MANIFEST_ENTRY);
   let manifest: BackupManifest;
   try {
-    manifest = JSON.parse(await text(file, m)) as BackupManifest;
+    manifest = JSON.parse(await m.text()) as BackupManifest;
   } catch {
     throw new BackupDamagedError(`The backup is damaged: entry "${MANIFEST_ENTRY}" is not valid JSON. Nothing was restored.`, MANIFEST_ENTRY);
   }
-  if (manifest.format !== BACKUP_FORMAT || !Array.isArray(manifest.entries)) throw new BackupDamagedError(`This file is not a workbench backup (its ${MANIFEST_ENTRY} has no format "${BACKUP_FORMAT}").`, MANIFEST_ENTRY);
+  if (manifest.format !== BACKUP_FORMAT || !Array.isArray(manifest.entries)) throw new BackupDamagedError(`This is not a workbench backup (its ${MANIFEST_ENTRY} has no format "${BACKUP_FORMAT}").`, MANIFEST_ENTRY);
   if (manifest.version > BACKUP_VERSION) throw new Error(`The backup has format version ${manifest.version}; this workbench reads up to version ${BACKUP_VERSION}. Nothing was restored.`);
   const listed = new Set<string>();
   for (const want of manifest.entries) {
     listed.add(want.name);
     const got = entries.get(want.name);
     if (!got) throw new BackupDamagedError(`The backup is damaged: entry "${want.name}" is listed in the manifest but missing. Nothing was restored.`, want.name);
-    const sha = hashes.get(want.name);
+    const sha = await sha256Hex(new Uint8Array(await got.arrayBuffer()));
     if (got.size !== want.size || sha !== want.sha256) {
       throw new BackupDamagedError(`The backup is damaged: entry "${want.name}" has SHA-256 ${sha} (${got.size} bytes) where the manifest says ${want.sha256} (${want.size} bytes). Nothing was restored.`, want.name);
     }
@@ -80,7 +112,7 @@ export async function verifyBackup(file: Blob): Promise<VerifiedBackup> {
   for (const name of entries.keys()) {
     if (name !== MANIFEST_ENTRY && !listed.has(name)) throw new BackupDamagedError(`The backup is damaged: entry "${name}" is not in the manifest. Nothing was restored.`, name);
   }
-  return { file, manifest, entries };
+  return { manifest, entries };
 }
 
 /**
@@ -99,15 +131,15 @@ export async function workspaceContents(db: WorkbenchDb): Promise<string[]> {
 
 const VIEWS: Record<string, new (b: ArrayBuffer) => ArrayBufferView> = { Uint8Array, Int8Array, Uint16Array, Int16Array, Uint32Array, Int32Array, Float32Array, Float64Array };
 
-/** The rows of one JSON page, their Blobs sliced from the file and their byte values read from it. */
+/** The rows of one JSON page, their Blobs made of the backup's entries and their byte values read from them. */
 async function readPage(b: VerifiedBackup, page: string): Promise<unknown[]> {
   const at = (name: string) => {
     const e = b.entries.get(name);
     if (!e) throw new BackupDamagedError(`The backup is damaged: a row of "${page}" refers to entry "${name}", which is not in it.`, name);
-    return b.file.slice(e.offset, e.offset + e.size);
+    return e;
   };
   const pending: { holder: Record<string, unknown>; key: string; value: { $bytes: string; view?: string } }[] = [];
-  const rows = JSON.parse(await text(b.file, b.entries.get(page)!), function (this: Record<string, unknown>, key, v: unknown) {
+  const rows = JSON.parse(await at(page).text(), function (this: Record<string, unknown>, key, v: unknown) {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
     const e = v as EncodedValue;
     if ('$num' in e) return Number(e.$num);
@@ -123,11 +155,12 @@ async function readPage(b: VerifiedBackup, page: string): Promise<unknown[]> {
 }
 
 /**
- * Restores a backup into `db`. Refuses (throws) a damaged backup or one with a table this version does not have,
- * before writing anything; returns restored: false when the workspace is not empty and `confirmReplace` says no.
+ * Restores a backup (its tar file or its folder) into `db`. Refuses (throws) a damaged backup or one with a table
+ * this version does not have, before writing anything; returns restored: false when the workspace is not empty and
+ * `confirmReplace` says no.
  */
-export async function restoreWorkspace(db: WorkbenchDb, file: Blob, opts: RestoreOptions = {}): Promise<RestoreResult> {
-  const b = await verifyBackup(file);
+export async function restoreWorkspace(db: WorkbenchDb, source: BackupSource, opts: RestoreOptions = {}): Promise<RestoreResult> {
+  const b = await verifyBackup(source);
   const { manifest } = b;
   const unknown = Object.keys(manifest.tables).filter((t) => !db.tables.some((x) => x.name === t));
   if (unknown.length) throw new Error(`The backup holds table${unknown.length > 1 ? 's' : ''} ${unknown.map((t) => `"${t}"`).join(', ')}, which this version of the workbench does not have (was it made by a newer one?). Nothing was restored.`);

@@ -1,7 +1,9 @@
 // Backup and restore of the whole workspace (issue 12): train, back up to a file, clear the origin's data (DevTools
 // protocol Storage.clearDataForOrigin), restore, and see the same queue, the same chart points and training resuming
 // at the step it stopped at. The file's manifest hashes verify, it holds no node key, a damaged copy is refused
-// with the entry named, and a restore into a workspace that is not empty asks first.
+// with the entry named, and a restore into a workspace that is not empty asks first. The folder backup runs against
+// the origin private file system standing in for the folder picker (a real FileSystemDirectoryHandle): a second run
+// writes none of the binary entries again, and restoring from the folder (agreed to) gives the same page.
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
@@ -36,8 +38,13 @@ async function snapshot(page: Page) {
 
 test('backup to a file, clear the origin, restore: same queue, same chart, training resumes at the same step', async ({ page, context, baseURL }) => {
   const dialogs: string[] = [];
+  let agree = false;
   const errors = watchErrors(page);
-  page.on('dialog', (d) => (dialogs.push(d.message()), void d.dismiss()));
+  page.on('dialog', (d) => (dialogs.push(d.message()), void (agree ? d.accept() : d.dismiss())));
+  await page.addInitScript(() => {
+    (window as unknown as { showDirectoryPicker(): Promise<FileSystemDirectoryHandle> }).showDirectoryPicker = async () =>
+      (await navigator.storage.getDirectory()).getDirectoryHandle('backup-folder', { create: true });
+  });
   await page.goto('/?backend=wasm');
   await page.evaluate(() => localStorage.setItem('workbench.remote-node.v1', JSON.stringify({ url: '', adminKey: 'E2E-NODE-KEY-SECRET', readKey: '' })));
   await setConfig(page, FAST);
@@ -93,6 +100,31 @@ test('backup to a file, clear the origin, restore: same queue, same chart, train
   expect(dialogs).toEqual([]);
   await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', 'stopped');
 
+  // Into a folder: the second run writes none of the binaries again (file contents, checkpoint chunks).
+  const folderRun = async (after = '') => {
+    await page.getByTestId('btn-backup-folder').click();
+    let text = '';
+    const done = async () => (text = (await page.getByTestId('backup-message').textContent({ timeout: 1000 }).catch(() => '')) ?? '') !== after && /already there/.test(text);
+    await expect.poll(done).toBe(true);
+    const m = /(\d+) entries written, (\d+) already there/.exec(text)!;
+    return { text, written: Number(m[1]), reused: Number(m[2]) };
+  };
+  const first = await folderRun();
+  expect(first.reused).toBe(0);
+  const second = await folderRun(first.text);
+  const bins = manifest!.entries.filter((e) => e.name.startsWith('bin/')).length;
+  expect(second.reused).toBeGreaterThanOrEqual(bins);
+  expect(second.written).toBeLessThan(first.written - bins + 1);
+  // Restoring from it into this (not empty) workspace asks; agreed, the page comes back the same.
+  agree = true;
+  const reloadedFromFolder = page.waitForEvent('load', { timeout: 60_000 });
+  await page.getByTestId('btn-restore-folder').click();
+  await reloadedFromFolder;
+  agree = false;
+  expect(dialogs).toEqual([expect.stringContaining('This workspace is not empty')]);
+  await expect(page.getByTestId('queue-item')).toHaveCount(before.items.length);
+  expect(await snapshot(page)).toEqual(before);
+
   await page.getByTestId('btn-resume').click();
   await waitForStepAtLeast(page, stoppedAt + 1);
   const runs = await rows(page, 'runs');
@@ -103,7 +135,7 @@ test('backup to a file, clear the origin, restore: same queue, same chart, train
   // Into a workspace that is not empty, a restore asks first; declined, nothing changes.
   await page.getByTestId('restore-input').setInputFiles(path);
   await expect(page.getByTestId('backup-message')).toContainText('Nothing was restored', { timeout: 60_000 });
-  expect(dialogs).toEqual([expect.stringContaining('This workspace is not empty')]);
+  expect(dialogs).toEqual([expect.stringContaining('This workspace is not empty'), expect.stringContaining('This workspace is not empty')]);
   expect((await rows(page, 'runs')).length).toBe(runs.length);
   expect(errors.filter((e) => !/favicon/.test(e))).toEqual([]);
 });

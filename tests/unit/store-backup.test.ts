@@ -1,6 +1,7 @@
 // Workspace backup and restore (src/store/backup.ts, restore.ts) on fake-indexeddb: every table round-trips, a table
 // added later too, secrets never enter the backup, the manifest's hashes verify, a damaged entry is refused by name,
-// and a workspace that is not empty is replaced only when the person agrees.
+// a workspace that is not empty is replaced only when the person agrees; into a folder, a second run writes only
+// what changed and a run cut short leaves the previous backup whole.
 import 'fake-indexeddb/auto';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -8,9 +9,9 @@ import type { Table } from 'dexie';
 import { scratchDbs } from './scratch-db.ts';
 import { WorkbenchDb, type ModelRow, type QueueItemRow } from '../../src/store/db.ts';
 import { CheckpointStore } from '../../src/store/checkpoints.ts';
-import { backupWorkspace } from '../../src/store/backup.ts';
+import { backupToFolder, backupWorkspace } from '../../src/store/backup.ts';
 import { BackupDamagedError, restoreWorkspace, verifyBackup } from '../../src/store/restore.ts';
-import { BACKUP_LAST_AT_SETTING, type BackupManifest } from '../../src/store/backup-format.ts';
+import { BACKUP_LAST_AT_SETTING, type BackupFileHandle, type BackupFolder, type BackupManifest } from '../../src/store/backup-format.ts';
 import { tarEntries } from '../../src/store/tar.ts';
 
 const freshDb = scratchDbs('backup-test');
@@ -221,5 +222,106 @@ describe('workspace backup and restore', () => {
       await src.delete();
       await dst.delete();
     }
+  });
+});
+
+/** An in-memory folder with the File System Access calls a folder backup makes; `writes` logs every file closed. */
+class MemFolder implements BackupFolder {
+  readonly files = new Map<string, Blob>();
+  readonly dirs = new Map<string, MemFolder>();
+  constructor(
+    readonly io: { writes: string[]; failAt?: number } = { writes: [] },
+    private readonly path = '',
+  ) {}
+  async getDirectoryHandle(name: string, o?: { create?: boolean }): Promise<MemFolder> {
+    let d = this.dirs.get(name);
+    if (!d && !o?.create) throw new DOMException(`${this.path}${name}`, 'NotFoundError');
+    if (!d) this.dirs.set(name, (d = new MemFolder(this.io, `${this.path}${name}/`)));
+    return d;
+  }
+  async getFileHandle(name: string, o?: { create?: boolean }): Promise<BackupFileHandle> {
+    if (!this.files.has(name) && !o?.create) throw new DOMException(`${this.path}${name}`, 'NotFoundError');
+    if (!this.files.has(name)) this.files.set(name, new Blob([])); // created empty, as a real handle is
+    return {
+      getFile: async () => this.files.get(name)!,
+      createWritable: async () => {
+        const parts: BlobPart[] = [];
+        return {
+          write: async (d: Blob | BufferSource) => void parts.push(d as BlobPart),
+          close: async () => {
+            if (this.io.writes.length + 1 === this.io.failAt) throw new Error('disk full');
+            this.io.writes.push(`${this.path}${name}`);
+            this.files.set(name, new Blob(parts));
+          },
+          abort: async () => undefined,
+        };
+      },
+    };
+  }
+  async removeEntry(name: string): Promise<void> {
+    this.files.delete(name);
+    this.dirs.delete(name);
+  }
+  async *keys(): AsyncIterableIterator<string> {
+    yield* [...this.dirs.keys(), ...this.files.keys()];
+  }
+  /** Every file path under this folder. */
+  paths(): string[] {
+    return [...[...this.files.keys()].map((f) => `${this.path}${f}`), ...[...this.dirs.values()].flatMap((d) => d.paths())];
+  }
+}
+
+describe('workspace backup into a folder (File System Access)', () => {
+  it('round-trips, and a second run writes only what changed, removing what the new manifest no longer lists', async () => {
+    const src = freshDb();
+    const [, s8, s12] = await fill(src);
+    const folder = new MemFolder();
+    const first = await backupToFolder(src, folder);
+    expect(first.reused).toBe(0);
+    expect(folder.io.writes.length).toBe(first.written);
+    const dst = freshDb();
+    expect((await restoreWorkspace(dst, folder)).restored).toBe(true);
+    expect((await dst.checkpoints.toArray()).map((c) => c.id).sort()).toEqual([s8, s12].sort());
+    const chunksOf = async (db: WorkbenchDb, id: string) => (await db.checkpointChunks.where('checkpointId').equals(id).toArray()).length;
+    expect(await chunksOf(dst, s12)).toBe(await chunksOf(src, s12));
+
+    // One more checkpoint (step 16, now the latest): the pinned one's chunks and the files' contents are not written
+    // again; step 12's chunks are no longer in the backup and leave the folder.
+    const r = await new CheckpointStore(src, 24).write(ckpt(16));
+    if (!r.saved) throw new Error(r.message);
+    const binsBefore = folder.paths().filter((p) => p.startsWith('bin/'));
+    folder.io.writes.length = 0;
+    const second = await backupToFolder(src, folder);
+    const binsWritten = folder.io.writes.filter((p) => p.startsWith('bin/'));
+    expect(binsWritten.length).toBeGreaterThan(0);
+    expect(binsWritten.filter((p) => binsBefore.includes(p))).toEqual([]);
+    expect(second.reused).toBeGreaterThan(binsBefore.length / 2);
+    expect(second.removed).toBeGreaterThan(0);
+    expect(folder.paths().sort()).toEqual([...second.manifest.entries.map((e) => e.name), 'manifest.json'].sort());
+    const again = freshDb();
+    await restoreWorkspace(again, folder);
+    expect((await again.checkpoints.toArray()).map((c) => c.step).sort((a, b) => a - b)).toEqual([8, 16]);
+  });
+
+  it('a run cut short leaves the previous backup whole; a damaged file is refused naming it', async () => {
+    const src = freshDb();
+    await fill(src);
+    const folder = new MemFolder();
+    await backupToFolder(src, folder);
+    await src.queue.add(item(1, 'later.jsonl'));
+    await src.metrics.put({ modelId: 'm1', step: 99, time: 1, itemId: 1, fileStep: 1, loss: 1, lr: 0, gradNorm: null, tokens: 1, ms: 1, tokensPerSecond: 1 });
+    folder.io.writes.length = 0;
+    folder.io.failAt = 2;
+    await expect(backupToFolder(src, folder)).rejects.toThrow('disk full');
+    const dst = freshDb();
+    await restoreWorkspace(dst, folder);
+    expect((await dst.queue.toArray()).map((q) => q.name)).toEqual(['a.jsonl', 'b.jsonl']);
+
+    const page = (await folder.getDirectoryHandle('tables')).dirs.get('metrics')!;
+    const name = [...page.files.keys()].find((f) => page.files.get(f)!.size > 0)!;
+    page.files.set(name, new Blob([(await page.files.get(name)!.text()).replace('"loss":', '"loss": ')]));
+    const err = await restoreWorkspace(freshDb(), folder).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackupDamagedError);
+    expect((err as BackupDamagedError).entry).toBe(`tables/metrics/${name}`);
   });
 });
