@@ -53,7 +53,7 @@ test('deploy a checkpoint to the inference node and see its eval result; a close
   await page.getByTestId('eval-upload').setInputFiles({ name: 'e2e-eval.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(EVAL_JSONL) });
   await expect(page.getByTestId('eval-set')).toHaveValue('e2e-eval', { timeout: 30_000 });
   await page.getByTestId('btn-evaluate').click();
-  const result = page.getByTestId('eval-result');
+  const result = page.getByTestId('remote-eval-result');
   await expect(result).toHaveAttribute('data-status', 'done', { timeout: 90_000 });
   await expect(page.getByTestId('eval-accuracy')).toHaveText(/^\d+(\.\d)?%$/);
   await expect(result).toContainText('/3)');
