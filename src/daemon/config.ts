@@ -38,7 +38,7 @@ export function retentionBudget(cfg: Pick<TrainConfig, 'retentionBudgetGB' | 're
   if (quota !== undefined && quota > 0) {
     return { bytes: Math.floor(cfg.retentionQuotaShare * quota), source: `${Math.round(cfg.retentionQuotaShare * 100)}% of the ${formatSize(quota)} storage quota` };
   }
-  return { bytes: FALLBACK_RETENTION_BUDGET_BYTES, source: 'a fixed 150 GB: the storage quota is unknown here' };
+  return { bytes: FALLBACK_RETENTION_BUDGET_BYTES, source: 'a fixed 150 GB: this browser does not report its storage quota' };
 }
 
 /** The retention policy of a config, with the budget from the quota when the config does not fix one. */
@@ -46,11 +46,21 @@ export function retentionPolicy(cfg: Pick<TrainConfig, 'retentionMinAgeHours' | 
   return { minAgeHours: cfg.retentionMinAgeHours, dailyDays: cfg.retentionDailyDays, budgetBytes: retentionBudget(cfg, quota).bytes };
 }
 
-/** This origin's storage quota in bytes (navigator.storage.estimate(), in the page or a worker); undefined where unknown. */
+/**
+ * What Chromium's estimate() reports as the quota since Chrome 138 (against fingerprinting): usage + exactly 10 GiB,
+ * whatever quota it enforces (measured in Debian's Chromium here). A share of that is no budget, so it counts as unknown.
+ */
+const MASKED_QUOTA_HEADROOM = 10 * GB;
+
+/**
+ * This origin's storage quota in bytes (navigator.storage.estimate(), in the page or a worker); undefined where
+ * unknown, including Chrome's masked figure (usage + 10 GiB), which says nothing about the space there is.
+ */
 export async function storageQuota(storage?: Pick<StorageManager, 'estimate'>): Promise<number | undefined> {
   const s = storage ?? (typeof navigator !== 'undefined' ? navigator.storage : undefined);
   const e = await s?.estimate?.().catch(() => undefined);
-  return e?.quota !== undefined && e.quota > 0 ? e.quota : undefined;
+  if (e?.quota === undefined || e.quota <= 0) return undefined;
+  return e.quota - (e.usage ?? 0) === MASKED_QUOTA_HEADROOM ? undefined : e.quota;
 }
 
 export type FlatConfig = Record<string, number | string | boolean | string[]>;

@@ -59,6 +59,14 @@ describe('retention config', () => {
     expect(await storageQuota({} as Pick<StorageManager, 'estimate'>)).toBeUndefined();
   });
 
+  it('Chrome\'s masked estimate (usage + exactly 10 GiB, not the enforced quota) is no quota: the budget is the fixed fallback', async () => {
+    const masked = (usage: number) => ({ estimate: async () => ({ usage, quota: usage + 10 * 1024 ** 3 }) });
+    expect(await storageQuota(masked(7e10))).toBeUndefined();
+    expect(await storageQuota(masked(0))).toBeUndefined();
+    expect(await storageQuota({ estimate: async () => ({ usage: 7e10, quota: 5e11 }) })).toBe(5e11);
+    expect(retentionBudget(defaultTrainConfig(), await storageQuota(masked(7e10))).source).toMatch(/fixed 150 GB/);
+  });
+
   it('the API\'s dry run lists what would go and why each kept one stays, deleting nothing; the manual delete names the rules', async () => {
     const db = freshDb();
     const store = new CheckpointStore(db, 1024);
