@@ -178,6 +178,13 @@ export interface WorkbenchApi {
 
   /** Queues the built-in example dataset (generated in code). */
   addSampleDataset(): Promise<AddFileResult[]>;
+  /**
+   * Adds a file as a fixed eval set of the active model (never trained on): the trainer validates it like a training
+   * file and scores it at every checkpoint (and the base model before its first step). Refused without an active model.
+   */
+  addEvalSet(file: DroppedFile): Promise<{ id?: number; refused?: string }>;
+  /** Removes an eval set and its results. */
+  removeEvalSet(id: number): Promise<void>;
   /** The backend chosen in settings (null = automatic); `?backend=` overrides it; applies when the trainer next starts. */
   getBackendPreference(): Promise<string | null>;
   setBackendPreference(name: 'webgpu' | 'webgl' | 'wasm' | 'cpu' | null): Promise<void>;
@@ -367,6 +374,19 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
     },
     stopChat() {
       deps.stopChat?.();
+    },
+    async addEvalSet(file) {
+      const model = await models.active();
+      if (!model) return { refused: 'No active model yet: start the trainer first.' };
+      const id = (await db.evalSets.add({ modelId: model.id, name: file.name, blob: file.blob, addedAt: Date.now(), status: 'pending' })) as number;
+      deps.poke?.();
+      return { id };
+    },
+    async removeEvalSet(id) {
+      await db.transaction('rw', db.evalSets, db.evalResults, async () => {
+        await db.evalResults.where('evalSetId').equals(id).delete();
+        await db.evalSets.delete(id);
+      });
     },
     async addSampleDataset() {
       return this.addFiles([{ name: SAMPLE_DATASET_NAME, blob: new Blob([sampleDatasetJsonl()], { type: 'application/jsonl' }) }], { priority: 'normal' });

@@ -14,6 +14,7 @@ import type { ControlRepo, DaemonStateRepo, MetricsRepo, ModelRepo } from '../st
 import type { Queue } from './queue.ts';
 import type { FileExamples } from './examples.ts';
 import { sampleAnswer } from './sample.ts';
+import type { EvalReason } from './eval-sets.ts';
 import { retentionPolicy, storageQuota } from './config.ts';
 import { snapshotTensors, storedState, type Session } from './session.ts';
 import { MetricsBuffer, Pulse, StoreGuard } from './store-writes.ts';
@@ -32,6 +33,8 @@ export interface FileRunDeps {
   /** Answers pending "Try it" requests between steps; true when there were some. */
   answerChats(s: Session): Promise<void>;
   hasChats(): boolean;
+  /** Evaluates the model's eval sets at `step` between steps (the daemon's EvalSetRunner); `beat` keeps the heartbeat. */
+  evalAt?(s: Session, step: number, reason: EvalReason, beat: () => Promise<void>): Promise<void>;
   /** Observer of every step (tests send controls mid-file). */
   onStep?(m: StepMetrics, item: QueueItemRow): void | Promise<void>;
   /** Told once the first step has run on the device (the state leaves `preparing`). */
@@ -106,6 +109,7 @@ export class FileRun {
   /** Runs the file from `resume` (or its start) until it completes or a control, an error or a full disk ends it. */
   async run(resume: TrainerState | undefined): Promise<JobResult> {
     const s = this.s;
+    await this.evalSets(s.state?.globalStep ?? s.modelRow.step, 'before-training');
     for (;;) {
       this.timed = false;
       const result = await runJob(
@@ -175,6 +179,14 @@ export class FileRun {
     }
     await this.pulse.beat({ step: m.step, totalSteps: m.step + (m.fileSteps - m.fileStep), fileStep: m.fileStep, fileSteps: m.fileSteps, lr: m.lr });
     await this.d.onStep?.(m, this.item);
+    if (this.cfg.evalEverySteps > 0 && m.step % this.cfg.evalEverySteps === 0) await this.evalSets(m.step, 'interval');
+  }
+
+  private async evalSets(step: number, reason: EvalReason): Promise<void> {
+    if (!this.d.evalAt) return;
+    await this.pulse.beat({}, true);
+    await this.d.evalAt(this.s, step, reason, () => this.pulse.beat());
+    await this.pulse.beat({}, true);
   }
 
   /** One metric row per log interval: its loss, and speed averaged over the interval (the device has drained). */
@@ -264,6 +276,6 @@ export class FileRun {
     await this.guard.write("the model's lineage", () => this.d.models.recordLineage(s.modelRow.id, { itemId: id, fileName: this.item.name, fromStep: snap.step - snap.state.fileStep, toStep: snap.step, outcome: 'in_progress' }, snap.step));
     const policy = retentionPolicy(this.cfg, await storageQuota()); // the model's resume point is protected by the store
     await this.guard.write('the retention log', () => this.d.checkpoints.applyRetention(s.modelRow.id, policy));
-    await this.pulse.beat({}, true);
+    await this.evalSets(snap.step, 'checkpoint');
   }
 }

@@ -22,6 +22,7 @@ import { Queue } from './queue.ts';
 import { ensureModelCodebook } from './codebook.ts';
 import { applyProfile, disposeSession, nonFiniteWarning, openSession, type Session, type StoredTrainerState } from './session.ts';
 import { FileRun, RunAborted, type FaultPoint } from './file-run.ts';
+import { EvalSetRunner } from './eval-sets.ts';
 import { failureOf } from './failures.ts';
 import { getBackend } from '@tensorflow/tfjs-core';
 import type { GpuAdapterSummary } from '../engine/backend.ts';
@@ -92,6 +93,8 @@ export class TrainingLoop {
   readonly models: ModelRepo;
   readonly metrics: MetricsRepo;
   readonly events: EventRepo;
+  /** The model's fixed eval sets, scored between steps. */
+  readonly evals: EvalSetRunner;
   private session: Session | null = null;
   private running = false;
   private unflushed: MetricRow[] = [];
@@ -109,6 +112,7 @@ export class TrainingLoop {
     this.models = new ModelRepo(o.db);
     this.metrics = new MetricsRepo(o.db);
     this.events = new EventRepo(o.db);
+    this.evals = new EvalSetRunner(o.db);
   }
 
   /** Start-up after a (re)load: orphan chunks swept, items left processing requeued, the state reconciled. */
@@ -224,9 +228,20 @@ export class TrainingLoop {
     const item = await this.queue.next();
     if (!item) {
       if (st.status !== 'idle') await this.state.set({ status: 'idle', currentItemId: null, reason: 'Queue empty' });
-      return resumed;
+      return (await this.evalWhenIdle()) || resumed;
     }
     await this.trainItem(item);
+    return true;
+  }
+
+  /** Idle: a deferred eval, or sets added since the last eval (on an untrained model, the base model's result). */
+  private async evalWhenIdle(): Promise<boolean> {
+    const model = await this.models.active();
+    if (!model) return false;
+    const fresh = await this.o.db.evalSets.where('modelId').equals(model.id).filter((e) => e.status === 'pending').count();
+    if (!fresh && !(this.evals.deferred && this.session)) return false;
+    const s = await this.ensureSession();
+    await this.evals.evaluate(s, s.state?.globalStep ?? s.modelRow.step, fresh ? 'before-training' : 'deferred');
     return true;
   }
 
@@ -412,6 +427,7 @@ export class TrainingLoop {
         heartbeatMs: this.o.heartbeatMs,
         answerChats: (sess) => this.drainChats(sess),
         hasChats: () => this.chats.length > 0,
+        evalAt: (sess, step, reason, beat) => this.evals.evaluate(sess, step, reason, beat),
         onStep: this.o.onStep,
         faultPoint: this.o.faultPoint,
         injectNonFinite: () => this.takeForcedNonFinite(),

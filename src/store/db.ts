@@ -25,6 +25,7 @@ import { Dexie, type EntityTable, type Table } from 'dexie';
 import type { ModelConfig } from '../engine/types.ts';
 import type { DataOrder } from '../engine/train.ts';
 import type { CodebookData } from '../regime3/codebook-types.ts';
+import type { AnswerOutcome } from '../profiles/outcome.ts';
 
 export type Priority = 'high' | 'normal' | 'low';
 export const PRIORITIES: readonly Priority[] = ['high', 'normal', 'low'];
@@ -170,6 +171,43 @@ export interface SampleRow {
   ms: number;
   /** The branch it was made on ('main' when absent). */
   branch?: string;
+  /** The profile's outcome: emoji_think's contract, regime3's right / wrong / decode failure (absent for plain_sft). */
+  outcome?: AnswerOutcome;
+}
+
+/** A fixed eval set of a model (issue 13): a file never trained on, scored at every checkpoint. */
+export interface EvalSetRow {
+  id?: number;
+  modelId: string;
+  name: string;
+  blob: Blob;
+  addedAt: number;
+  /** `pending` until the trainer first reads it; `failed` when it does not validate (`reason` says why). */
+  status: 'pending' | 'ready' | 'failed';
+  reason?: string;
+  examples?: number;
+}
+
+/** One eval of one eval set at one step (step 0 of an untrained model: the base model). */
+export interface EvalResultRow {
+  id?: number;
+  evalSetId: number;
+  modelId: string;
+  step: number;
+  time: number;
+  /** Wall time the eval took. */
+  ms: number;
+  /** Share of the trainer's wall time spent in evals so far, after this one (the time budget's measure). */
+  timeShare: number;
+  em: number;
+  loss: number;
+  ece: number;
+  examples: number;
+  tokens: number;
+  bySkill: Record<string, { n: number; em: number }>;
+  byDifficulty: Record<string, { n: number; em: number }>;
+  /** Every example's answer, inspectable. */
+  answers: { prompt: string; golden: string; answer: string; match: boolean; loss: number; skill?: string; difficulty?: string }[];
 }
 
 /** A metric row set aside by a rollback (metricsArchive): the branch it belongs to. */
@@ -405,6 +443,8 @@ export class WorkbenchDb extends Dexie {
   metricsArchive!: Table<ArchivedMetricRow, [string, string, number]>;
   evalsArchive!: Table<ArchivedEvalRow, [string, string, number]>;
   versions!: EntityTable<VersionRow, 'id'>;
+  evalSets!: EntityTable<EvalSetRow, 'id'>;
+  evalResults!: EntityTable<EvalResultRow, 'id'>;
 
   constructor(name = 'training-workbench') {
     super(name);
@@ -429,6 +469,7 @@ export class WorkbenchDb extends Dexie {
       evalsArchive: '[modelId+branch+step], modelId',
     });
     this.version(4).stores({ versions: 'id, modelId, checkpointId, [modelId+number]' });
+    this.version(5).stores({ evalSets: '++id, modelId', evalResults: '++id, evalSetId, modelId, [evalSetId+step]' });
   }
 }
 

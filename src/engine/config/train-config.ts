@@ -121,6 +121,10 @@ export interface TrainConfig {
   sampleEvery: number;
   /** 100–600000 ms per sample generation. */
   sampleTimeLimitMs: number;
+  /** 0–1000000 steps between eval-set evals besides those at every checkpoint; 0 = only at checkpoints. */
+  evalEverySteps: number;
+  /** 0.01–1: most of the wall time eval sets may take; an eval due by evalEverySteps over it is deferred (never one due at a checkpoint). */
+  evalTimeShare: number;
   /** 1000–86400000 ms without a heartbeat before the supervisor restarts the trainer; more than sampleTimeLimitMs. */
   stallTimeoutMs: number;
   /** 0.01–1000 passes over a file when no step count is given. */
@@ -203,6 +207,8 @@ export const TRAIN_CONFIG_FIELDS: readonly FieldMeta[] = [
   f('regime3.codebookSize', 'int', 512, 'regime3: codes in the codebook built with the model (first regime3 file; never rebuilt)', { min: 2, max: 100000 }),
   f('sampleEvery', 'int', 0, 'Steps between sample answers (0 = max(10, evalSteps/10))', { min: 0, max: 1000000 }),
   f('sampleTimeLimitMs', 'int', 10000, 'Time limit of a sample answer (ms)', { min: 100, max: 600000 }),
+  f('evalEverySteps', 'int', 0, 'Steps between eval-set evals besides every checkpoint (0 = at checkpoints only)', { min: 0, max: 1000000 }),
+  f('evalTimeShare', 'float', 0.1, 'Most of the wall time eval sets may take (an eval at a checkpoint always runs)', { min: 0.01, max: 1 }),
   f('stallTimeoutMs', 'int', 300000, 'Watchdog: ms without progress before restart', { min: 1000, max: 86400000 }),
   f('epochs', 'float', 1, 'Passes over a file when no step count is given', { min: 0.01, max: 1000 }),
 ];

@@ -1,0 +1,151 @@
+/**
+ * The model's fixed eval sets inside the trainer (issue 13): each set's file is validated like a training file and
+ * tokenized once per session, then scored between steps (teacher-forced answer tokens, a greedy answer through the
+ * profile's processors and compare) and stored as one result per set and step. Evals due at a checkpoint always run;
+ * those due every `evalEverySteps` are deferred while eval time would pass `evalTimeShare` of the wall time, and a
+ * deferred one runs when the queue is idle (or is superseded by the next checkpoint's).
+ */
+import { validateStream } from '../engine/data/validate.ts';
+import { tokenizeExample } from '../engine/data/collate.ts';
+import { answerGreedy, evalSetMetrics, scoreAnswerTokens, type ExampleOutcome, type TokenScores } from '../engine/eval-set.ts';
+import type { ChatMessage } from '../engine/types.ts';
+import type { EvalResultRow, EvalSetRow, WorkbenchDb } from '../store/db.ts';
+import type { Session } from './session.ts';
+
+interface EvalExample {
+  prompt: ChatMessage[];
+  golden: string;
+  ids: Int32Array;
+  trainMask: Uint8Array;
+  promptIds: number[];
+  goldenTokens: number;
+  skill?: string;
+  difficulty?: string;
+}
+
+/** Why an eval is run: due at a checkpoint, before the first step, every evalEverySteps, or a deferred one. */
+export type EvalReason = 'checkpoint' | 'before-training' | 'interval' | 'deferred';
+
+const meta = (m: Record<string, unknown> | undefined, k: string) => (m && (typeof m[k] === 'string' || typeof m[k] === 'number') ? String(m[k]) : undefined);
+
+/** An eval set's examples, as the profile makes them; throws a sentence naming the first bad line. */
+async function loadEvalSet(s: Session, set: EvalSetRow): Promise<EvalExample[]> {
+  const out: EvalExample[] = [];
+  let index = 0;
+  const report = await validateStream(set.blob.stream() as ReadableStream<Uint8Array>, {
+    tokenizer: s.tokenizer, maxLength: s.config.maxLength, template: s.profile.chatTemplate, skipInvalidLines: false,
+    file: set.name, totalBytes: set.blob.size, maxErrors: 5,
+    onExample: (example, line) => {
+      let messages: ChatMessage[];
+      try {
+        messages = s.profile.transform(example, index++);
+      } catch (e) {
+        throw new Error(`line ${line}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const last = messages.map((m) => m.role).lastIndexOf('assistant');
+      if (last < 1) throw new Error(`line ${line}: no assistant answer after a prompt`);
+      const prompt = messages.slice(0, last), golden = messages[last].content;
+      const tok = tokenizeExample(s.tokenizer, messages.slice(0, last + 1), { template: s.profile.chatTemplate, maxLength: s.config.maxLength });
+      const promptText = s.tokenizer.renderChat(prompt, { template: s.profile.chatTemplate, addGenerationPrompt: true, enableThinking: false });
+      out.push({
+        prompt, golden, ids: Int32Array.from(tok.ids), trainMask: Uint8Array.from(tok.trainMask),
+        promptIds: s.tokenizer.encode(promptText), goldenTokens: s.tokenizer.encode(golden).length,
+        skill: meta(example.metadata, 'skill'), difficulty: meta(example.metadata, 'difficulty'),
+      });
+    },
+  });
+  if (!report.valid) {
+    const e = report.errors[0];
+    throw new Error(report.fileErrors[0] ?? (e ? `line ${e.line} (${e.field}): ${e.message}` : 'invalid'));
+  }
+  if (out.length === 0) throw new Error('it has no examples');
+  return out;
+}
+
+/** Scores every example of a loaded set with the session's current weights. */
+async function scoreSet(s: Session, examples: EvalExample[], beat: () => Promise<void>): Promise<Omit<EvalResultRow, 'evalSetId' | 'modelId' | 'step' | 'time' | 'ms' | 'timeShare'>> {
+  const hook = s.lora && !s.lora.isMerged ? s.lora.hook() : undefined;
+  const outcomes: ExampleOutcome[] = [], scores: TokenScores[] = [];
+  for (const ex of examples) {
+    const sc = await scoreAnswerTokens(s.model, ex.ids, ex.trainMask, hook);
+    const r = await answerGreedy(s.model, ex.promptIds, ex.goldenTokens, {
+      processors: s.profile.logitsProcessors(s.tokenizer, ex.prompt).processors,
+      timeLimitMs: s.config.sampleTimeLimitMs,
+      eosTokenIds: [s.tokenizer.eosTokenId],
+      decode: (ids) => s.tokenizer.decode(ids, { skipSpecialTokens: true }),
+      forward: hook ? { linearHook: hook } : undefined,
+    });
+    const lastUser = [...ex.prompt].reverse().find((m) => m.role === 'user')?.content ?? '';
+    outcomes.push({
+      prompt: lastUser, golden: ex.golden, answer: r.text, match: s.profile.compare(r.text, ex.golden).match,
+      loss: sc.goldenProb.length ? sc.nll / sc.goldenProb.length : 0, skill: ex.skill, difficulty: ex.difficulty,
+    });
+    scores.push(sc);
+    await beat();
+  }
+  const m = evalSetMetrics(outcomes, scores);
+  return { em: m.em, loss: m.loss, ece: m.ece, examples: m.examples, tokens: m.tokens, bySkill: m.bySkill, byDifficulty: m.byDifficulty, answers: outcomes };
+}
+
+export class EvalSetRunner {
+  private loaded = new Map<number, EvalExample[]>();
+  private loadedFor: Session | null = null;
+  private readonly startedAt = Date.now();
+  /** Wall time spent in evals since the runner began (this trainer's life). */
+  private spentMs = 0;
+  private readonly lastMs = new Map<number, number>();
+  /** An interval eval was deferred by the time budget. */
+  deferred = false;
+
+  constructor(private readonly db: WorkbenchDb) {}
+
+  /** Share of wall time spent in evals so far. */
+  get timeShare(): number {
+    return this.spentMs / Math.max(1, Date.now() - this.startedAt);
+  }
+
+  /** Evaluates the session's model at `step` on every set without a result there; a due interval eval may be deferred. */
+  async evaluate(s: Session, step: number, reason: EvalReason, beat: () => Promise<void> = async () => {}): Promise<void> {
+    if (this.loadedFor !== s) (this.loaded.clear(), (this.loadedFor = s));
+    const sets = (await this.db.evalSets.where('modelId').equals(s.modelRow.id).toArray()).filter((e) => e.status !== 'failed');
+    const todo: EvalSetRow[] = [];
+    for (const set of sets) if (!(await this.db.evalResults.where('[evalSetId+step]').equals([set.id!, step]).first())) todo.push(set);
+    if (todo.length === 0) return;
+    if (reason === 'before-training') {
+      // Only sets that have never been evaluated (on an untrained model: the base model's result).
+      const fresh: EvalSetRow[] = [];
+      for (const set of todo) if ((await this.db.evalResults.where('evalSetId').equals(set.id!).count()) === 0) fresh.push(set);
+      todo.splice(0, todo.length, ...fresh);
+    }
+    const est = this.estimateMs(todo); // the share of wall time after this eval, if it takes what it took last time
+    if (reason === 'interval' && (this.spentMs + est) / (Date.now() - this.startedAt + est) > s.config.evalTimeShare) {
+      this.deferred = true;
+      return;
+    }
+    this.deferred = false;
+    for (const set of todo) {
+      const t0 = Date.now();
+      try {
+        let examples = this.loaded.get(set.id!);
+        if (!examples) {
+          examples = await loadEvalSet(s, set);
+          this.loaded.set(set.id!, examples);
+          if (set.status !== 'ready') await this.db.evalSets.update(set.id!, { status: 'ready', examples: examples.length, reason: undefined });
+        }
+        const r = await scoreSet(s, examples, beat);
+        const ms = Date.now() - t0;
+        this.spentMs += ms;
+        this.lastMs.set(set.id!, ms);
+        await this.db.evalResults.add({ ...r, evalSetId: set.id!, modelId: s.modelRow.id, step, time: Date.now(), ms, timeShare: this.timeShare });
+      } catch (e) {
+        this.spentMs += Date.now() - t0;
+        await this.db.evalSets.update(set.id!, { status: 'failed', reason: `"${set.name}" cannot be evaluated: ${e instanceof Error ? e.message : String(e)}` });
+      }
+    }
+  }
+
+  /** What the next eval of these sets should take: their last durations. */
+  private estimateMs(sets: EvalSetRow[]): number {
+    return sets.reduce((n, set) => n + (this.lastMs.get(set.id!) ?? 0), 0);
+  }
+}
