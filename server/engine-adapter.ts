@@ -18,7 +18,7 @@ import { CheckpointError } from '../src/engine/errors.ts';
 import { capacityNeed, checkCapacity, formatGiB, type Workload } from '../src/engine/capacity.ts';
 import type { BackendName } from '../src/engine/backend.ts';
 import type { ChatMessage, ChatTemplateKind, ChatTokenizer, ModelConfig } from '../src/engine/types.ts';
-import type { GenOptions, GenOutput, InferenceEngine, InferenceModel } from './model-host.ts';
+import type { AnswerScore, GenOptions, GenOutput, InferenceEngine, InferenceModel } from './model-host.ts';
 import { HttpError } from './http.ts';
 import { totalmem } from 'node:os';
 
@@ -171,28 +171,35 @@ class EngineModel implements InferenceModel {
     return { text: out.text, promptTokens: promptIds.length, completionTokens: out.ids.length, stopReason: out.stopReason, ms: out.ms };
   }
 
-  async answerLoss(prompt: readonly ChatMessage[], answer: string, template: ChatTemplateKind = 'stock'): Promise<number> {
+  async answerScore(prompt: readonly ChatMessage[], answer: string, template: ChatTemplateKind = 'stock', calibration = false): Promise<AnswerScore> {
     const enc = this.tokenizer.encodeChat([...prompt, { role: 'assistant', content: answer }], { template, enableThinking: false });
     const promptLen = this.tokenizer.encode(this.chatPrompt(prompt, template)).length;
     const T = enc.ids.length - 1;
-    if (T < 1) throw new Error('answerLoss: the conversation has fewer than two tokens');
+    if (T < 1) throw new Error('answerScore: the conversation has fewer than two tokens');
     const targets = new Int32Array(T);
-    let n = 0;
+    const positions: number[] = [];
     for (let i = 0; i < T; i++) {
       const trained = enc.trainMask[i + 1] === 1 && i + 1 >= Math.min(promptLen, enc.ids.length - 1);
       targets[i] = trained ? enc.ids[i + 1] : IGNORE_INDEX;
-      if (trained) n++;
+      if (trained) positions.push(i);
     }
-    if (n === 0) throw new Error('answerLoss: the answer has no trained tokens');
+    if (positions.length === 0) throw new Error('answerScore: the answer has no trained tokens');
     this.checkRequest(T, T);
-    const loss = tf.tidy(() => {
+    const [loss, confidence, top]: (tf.Tensor | undefined)[] = tf.tidy((): tf.Tensor[] => {
       const x = singleSequence(enc.ids.subarray(0, T));
-      const h = this.model.hidden(x);
-      return lmHeadLoss(tf.reshape(h, [T, this.model.config.hiddenSize]) as tf.Tensor2D, this.model.headWeight(), targets, { chunkTokens: 128 });
+      const h = tf.reshape(this.model.hidden(x), [T, this.model.config.hiddenSize]) as tf.Tensor2D;
+      const l = lmHeadLoss(h, this.model.headWeight(), targets, { chunkTokens: 128 });
+      if (!calibration) return [l];
+      // Logits only at the answer's positions: [n, V], never the whole conversation's.
+      const golden = positions.map((i) => targets[i]);
+      const logp = tf.logSoftmax(tf.matMul(tf.gather(h, tf.tensor1d(positions, 'int32')), this.model.headWeight()));
+      const picked = tf.gatherND(logp, tf.tensor2d(golden.flatMap((g, r) => [r, g]), [golden.length, 2], 'int32'));
+      return [l, tf.exp(picked), tf.equal(tf.argMax(logp, 1), tf.tensor1d(golden, 'int32'))];
     });
-    const value = (await loss.data())[0];
-    loss.dispose();
-    return value;
+    const value = (await loss!.data())[0];
+    const tokens = confidence && top ? { confidence: (await confidence.data()) as Float32Array, correct: Uint8Array.from(await top.data()) } : undefined;
+    tf.dispose([loss, confidence, top]);
+    return tokens ? { loss: value, tokens } : { loss: value };
   }
 
   dispose(): void {

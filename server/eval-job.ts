@@ -1,12 +1,16 @@
 /**
  * The eval job: for each example of an uploaded dataset, the profile's transform gives the prompt
  * and golden answer; the model answers greedily (with the profile's logits processors) and the
- * profile's `compare` judges it; the teacher-forced loss of the golden answer is averaged.
+ * profile's `compare` judges it (with its outcome: emoji_think's contract, regime3's right / wrong / decode failure,
+ * counted); the teacher-forced loss of the golden answer is averaged, and with metric `ece` the expected calibration
+ * error of the golden tokens (their probability against whether each was the model's top token) is computed.
  */
 import type { EvalExampleResult, EvalJobRequest, EvalResult, Job } from '../src/remote/api.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { expectedCalibrationError } from '../src/engine/calibration.ts';
 import { getProfile } from '../src/profiles/index.ts';
+import { answerOutcome, countOutcomes } from '../src/profiles/outcome.ts';
 import type { Profile } from '../src/profiles/types.ts';
 import { readCodebookFile } from '../src/regime3/codebook-file.ts';
 import { readChatJsonl } from './datasets.ts';
@@ -25,15 +29,18 @@ export async function runEvalJob(job: Job, host: ModelHost, registry: Registry, 
   const ds = registry.requireDataset(p.dataset_ref);
   const examples = await readChatJsonl(ds.path, ds.id, p.max_samples ?? Infinity);
   if (examples.length === 0) throw new Error(`Dataset "${ds.id}" holds no examples.`);
+  const metrics = p.metrics ?? ['accuracy', 'loss'];
+  const calibration = metrics.includes('ece');
   return host.session(job.model_id, async (run) => {
     const results: EvalExampleResult[] = [];
+    const confidences: number[] = [], rights: number[] = [];
     let lossSum = 0;
     for (let i = 0; i < examples.length; i++) {
       const msgs = profile.transform(examples[i], i);
       const last = msgs.length - 1;
       const prompt = msgs.slice(0, last);
       const golden = msgs[last].content;
-      const { out, loss } = await run(async (model) => {
+      const { out, score } = await run(async (model) => {
         const procs = profile.logitsProcessors(model.tokenizer, prompt);
         const gen = await model.generate(model.chatPrompt(prompt, profile.chatTemplate), {
           maxTokens: limits.maxTokens,
@@ -43,12 +50,20 @@ export async function runEvalJob(job: Job, host: ModelHost, registry: Registry, 
           timeLimitMs: limits.timeLimitMs,
           processors: procs.processors,
         });
-        return { out: gen, loss: await model.answerLoss(prompt, golden, profile.chatTemplate) };
+        return { out: gen, score: await model.answerScore(prompt, golden, profile.chatTemplate, calibration) };
       });
       const verdict = profile.compare(out.text, golden);
-      lossSum += loss;
+      lossSum += score.loss;
+      if (score.tokens) {
+        confidences.push(...score.tokens.confidence);
+        rights.push(...score.tokens.correct);
+      }
       const userTurns = prompt.filter((m) => m.role === 'user');
-      results.push({ index: i, messages: prompt, prompt: userTurns[userTurns.length - 1]?.content ?? '', expected: golden, output: out.text, correct: verdict.match, score: verdict.score, loss });
+      const outcome = answerOutcome(profileName, verdict.details);
+      results.push({
+        index: i, messages: prompt, prompt: userTurns[userTurns.length - 1]?.content ?? '', expected: golden, output: out.text,
+        correct: verdict.match, score: verdict.score, loss: score.loss, ...(outcome ? { outcome } : {}),
+      });
       progress((i + 1) / examples.length);
     }
     const correct = results.filter((r) => r.correct).length;
@@ -59,7 +74,14 @@ export async function runEvalJob(job: Job, host: ModelHost, registry: Registry, 
       average_loss: lossSum / results.length,
       profile: profileName,
       dataset_ref: ds.id,
+      metrics,
     };
+    if (calibration) {
+      result.ece = expectedCalibrationError(confidences, rights).ece;
+      result.ece_tokens = confidences.length;
+    }
+    const outcomes = countOutcomes(results.map((r) => r.outcome));
+    if (Object.keys(outcomes).length > 0) result.outcomes = outcomes;
     if (p.per_example_logging !== false) result.examples = results;
     return result;
   });

@@ -26,14 +26,22 @@ export interface GenOutput {
   stopReason: 'eos' | 'stop_string' | 'max_tokens' | 'time_limit' | 'aborted';
   ms: number;
 }
+export interface AnswerScore {
+  loss: number;
+  /** With calibration: per answer token, the probability given to the golden token and whether it was the top one. */
+  tokens?: { confidence: Float32Array; correct: Uint8Array };
+}
 export interface InferenceModel {
   readonly checkpointStep: number | null;
   readonly tokenizer: ChatTokenizer;
   /** The chat template's prompt for `messages`, ending with the assistant generation prompt (default template: stock). */
   chatPrompt(messages: readonly ChatMessage[], template?: ChatTemplateKind): string;
   generate(prompt: string, opts: GenOptions): Promise<GenOutput>;
-  /** Teacher-forced mean cross-entropy of `answer` as the assistant's reply to `prompt` messages. */
-  answerLoss(prompt: readonly ChatMessage[], answer: string, template?: ChatTemplateKind): Promise<number>;
+  /**
+   * Teacher-forced mean cross-entropy of `answer` as the assistant's reply to `prompt` messages; with `calibration`,
+   * also each answer token's probability and whether it was the model's top token (for ECE).
+   */
+  answerScore(prompt: readonly ChatMessage[], answer: string, template?: ChatTemplateKind, calibration?: boolean): Promise<AnswerScore>;
   dispose(): void;
 }
 export interface InferenceEngine {

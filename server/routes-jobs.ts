@@ -8,6 +8,8 @@ import { HttpError, optBool, optNumber, optString, optStringArray, readJson, req
 import { json, type NodeContext, type Route } from './routes.ts';
 
 const JOB_TYPES: readonly JobType[] = ['eval', 'data_gen'];
+/** Metrics an eval job may ask for (eval-job.ts computes them). */
+const EVAL_METRICS: readonly string[] = ['accuracy', 'loss', 'ece'];
 const JOB_STATUSES: readonly JobStatus[] = ['pending', 'running', 'done', 'failed'];
 
 export function jobRoutes(ctx: NodeContext): Route[] {
@@ -31,6 +33,10 @@ export function jobRoutes(ctx: NodeContext): Route[] {
       if (maxSamples !== undefined) params.max_samples = Math.floor(maxSamples);
       if (!profileNames.includes(params.profile as string)) {
         throw new HttpError(400, `Field "profile": unknown profile "${params.profile}"; expected one of: ${profileNames.join(', ')}`, 'invalid_request_error', 'profile');
+      }
+      const unknown = params.metrics!.filter((m) => !EVAL_METRICS.includes(m));
+      if (unknown.length > 0) {
+        throw new HttpError(400, `Field "metrics": unknown metric "${unknown[0]}"; expected some of: ${EVAL_METRICS.join(', ')}`, 'invalid_request_error', 'metrics');
       }
       const job = jobs.create('eval', modelId, params);
       worker.poke();

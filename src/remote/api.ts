@@ -3,6 +3,7 @@
  * speaks them). Types only: shared by the client in src/remote and the companion server in server/.
  */
 import type { ChatMessage } from '../engine/types.ts';
+import type { AnswerOutcome } from '../profiles/outcome.ts';
 
 export interface GpuInfo {
   available: boolean;
@@ -90,8 +91,9 @@ export interface EvalJobRequest {
   name?: string;
   /** A dataset id from `POST /datasets`. */
   dataset_ref: string;
-  /** Profile name whose `compare` judges answers; default `plain`. */
+  /** Profile name whose `compare` judges answers; default `plain_sft`. */
   profile?: string;
+  /** Of accuracy, loss, ece; default accuracy and loss. Accuracy and the loss are always computed; `ece` adds calibration. */
   metrics?: string[];
   max_samples?: number;
   per_example_logging?: boolean;
@@ -106,6 +108,8 @@ export interface EvalExampleResult {
   correct: boolean;
   score: number;
   loss: number;
+  /** The profile's outcome: emoji_think's contract, regime3's right / wrong / decode failure (absent for plain_sft). */
+  outcome?: AnswerOutcome;
 }
 export interface EvalResult {
   accuracy: number;
@@ -114,6 +118,13 @@ export interface EvalResult {
   average_loss: number;
   profile: string;
   dataset_ref: string;
+  /** The metrics the job was asked for. */
+  metrics?: string[];
+  /** With metric `ece`: expected calibration error of the golden answers' tokens (10 bins) over this many tokens. */
+  ece?: number;
+  ece_tokens?: number;
+  /** Outcomes counted by label (profiles with outcomes: emoji_think, regime3). */
+  outcomes?: Record<string, number>;
   examples?: EvalExampleResult[];
 }
 

@@ -52,10 +52,14 @@ test('deploy a checkpoint to the inference node and see its eval result; a close
 
   await page.getByTestId('eval-upload').setInputFiles({ name: 'e2e-eval.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(EVAL_JSONL) });
   await expect(page.getByTestId('eval-set')).toHaveValue('e2e-eval', { timeout: 30_000 });
+  // Every profile is offered; the deployed checkpoint's own (plain_sft) is chosen.
+  await expect(page.locator('[data-testid="eval-profile"] option')).toHaveText(['plain_sft', 'emoji_think', 'regime3']);
+  await expect(page.getByTestId('eval-profile')).toHaveValue('plain_sft');
   await page.getByTestId('btn-evaluate').click();
   const result = page.getByTestId('remote-eval-result');
   await expect(result).toHaveAttribute('data-status', 'done', { timeout: 90_000 });
   await expect(page.getByTestId('eval-accuracy')).toHaveText(/^\d+(\.\d)?%$/);
+  await expect(page.getByTestId('eval-ece')).toHaveText(/^\d\.\d{3}$/);
   await expect(result).toContainText('/3)');
 
   // Kept with the checkpoint in the store, listed and charted; still there after a reload (keys from localStorage).

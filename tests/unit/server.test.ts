@@ -256,6 +256,26 @@ describe('inference node', () => {
     expect(r.average_loss).toBeLessThan(15);
     expect(r.examples!.map((e) => e.expected)).toEqual(['4', 'hi']);
     expect(r.examples![1].messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
+    // metrics: ['accuracy'] asked no calibration; plain_sft has no outcomes
+    expect(r.metrics).toEqual(['accuracy']);
+    expect(r.ece).toBeUndefined();
+    expect(r.outcomes).toBeUndefined();
+  });
+
+  it('honours an eval job\'s metrics (ece computed, unknown ones refused) and records emoji_think contracts', async () => {
+    await expect(admin.createEvalJob({ model_id: 'tiny-up', dataset_ref: 'evalset', metrics: ['accuracy', 'bleu'] })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/bleu.*accuracy, loss, ece/) });
+    const job = await admin.createEvalJob({ model_id: 'tiny-up', dataset_ref: 'evalset', profile: 'emoji_think', metrics: ['accuracy', 'loss', 'ece'], max_samples: 2 });
+    const done = await reader.waitForJob<EvalResult>(job, { pollMs: 100, timeoutMs: 60_000 });
+    expect(done.error).toBeNull();
+    const r = done.result as EvalResult;
+    expect(r.profile).toBe('emoji_think');
+    // every golden answer token counted (the answers carry an emoji prefix and a stop run); ECE is a gap in [0, 1]
+    expect(r.ece_tokens).toBeGreaterThan(4);
+    expect(r.ece).toBeGreaterThanOrEqual(0);
+    expect(r.ece).toBeLessThanOrEqual(1);
+    // three tokens of output never carry the thinking prefix and the stop signal: the contract is broken, and counted
+    for (const e of r.examples!) expect(e.outcome).toMatchObject({ kind: 'emoji_contract', followed: false });
+    expect(r.outcomes).toEqual({ 'contract broken': 2 });
   });
 
   it('a regime3 eval on a model folder without its codebook fails with a reason naming the file', async () => {
@@ -269,7 +289,7 @@ describe('inference node', () => {
     const before = tf.memory().numTensors;
     await reader.generate({ prompt: 'a', max_tokens: 2, temperature: 0 });
     await reader.chatStream({ messages: [{ role: 'user', content: 'b' }], max_tokens: 2, temperature: 0 }, () => undefined);
-    const job = await admin.createEvalJob({ model_id: 'tiny-up', dataset_ref: 'evalset', max_samples: 1 });
+    const job = await admin.createEvalJob({ model_id: 'tiny-up', dataset_ref: 'evalset', max_samples: 1, metrics: ['accuracy', 'loss', 'ece'] });
     expect((await reader.waitForJob(job, { pollMs: 50 })).status).toBe('done');
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -304,8 +324,8 @@ describe('inference node', () => {
     await expect(admin.createDataGenJob({ model_id: 'tiny-up', strategy: 'builtin', config: { num_examples: 0 } })).rejects.toMatchObject({ status: 400 });
 
     const stats = await reader.jobStats();
-    // so far: the eval job (done), the failed regime3 eval, the data-gen jobs done here and the one with an unknown task (failed)
-    expect(stats).toMatchObject({ pending: 0, running: 0, done: 4, failed: 2, jobs_last_hour: 6 });
+    // so far: the eval jobs (done), the failed regime3 eval, the data-gen jobs done here and the one with an unknown task (failed)
+    expect(stats).toMatchObject({ pending: 0, running: 0, done: 5, failed: 2, jobs_last_hour: 7 });
     expect((await reader.jobs({ type: 'data_gen', limit: 2 })).length).toBe(2);
     expect((await raw('/jobs?status=bogus', { key: READ })).status).toBe(400);
     await expect(reader.evalJob(b.id)).rejects.toMatchObject({ status: 404 });

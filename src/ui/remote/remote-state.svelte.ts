@@ -162,7 +162,7 @@ export class RemoteNodeState {
 
   evaluate(modelId: string, datasetRef: string, profile: string, maxSamples: number | undefined, onProgress?: (j: Job<EvalResult>) => void): Promise<Job<EvalResult> | undefined> {
     return this.act('Evaluate', async (c) => {
-      const job = await c.createEvalJob({ model_id: modelId, dataset_ref: datasetRef, profile, max_samples: maxSamples, per_example_logging: true });
+      const job = await c.createEvalJob({ model_id: modelId, dataset_ref: datasetRef, profile, metrics: ['accuracy', 'loss', 'ece'], max_samples: maxSamples, per_example_logging: true });
       const done = await c.waitForJob<EvalResult>(job, { pollMs: 500, onProgress: (j) => { this.lastEval = j; onProgress?.(j); } });
       this.lastEval = done;
       if (done.status === 'failed') throw new Error(done.error ?? 'the eval job failed');
