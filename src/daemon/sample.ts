@@ -1,10 +1,12 @@
 /**
  * One sample answer between training steps (issue 4): greedy generation for a held-out prompt with the profile's
- * logits processors and a time limit, compared with the golden answer by the profile. Never throws: a failure is
+ * logits processors and a time limit, compared with the golden answer by the profile (emoji_think's contract and
+ * regime3's outcome recorded on the row). Never throws: a failure is
  * recorded as the sample's stop reason so training goes on; generate() frees its tensors itself.
  */
 import { generate } from '../engine/generate.ts';
 import type { ChatMessage, GenerateResult } from '../engine/types.ts';
+import { answerOutcome } from '../profiles/outcome.ts';
 import type { SampleRow } from '../store/db.ts';
 import type { Session } from './session.ts';
 
@@ -31,7 +33,8 @@ export async function sampleAnswer(
       forward: s.lora ? { linearHook: s.lora.hook() } : undefined,
     });
     const cmp = s.profile.compare(r.text, chat.golden);
-    return { ...base, answer: r.text, match: cmp.match, stopReason: r.stopReason, ms: r.ms };
+    const outcome = answerOutcome(s.profile.name, cmp.details);
+    return { ...base, answer: r.text, match: cmp.match, stopReason: r.stopReason, ms: r.ms, ...(outcome ? { outcome } : {}) };
   } catch (e) {
     return { ...base, answer: '', match: false, stopReason: `error: ${e instanceof Error ? e.message : String(e)}`, ms: Date.now() - t0 };
   }

@@ -35,6 +35,8 @@ describe('emoji_think in the daemon', () => {
     for (const s of samples) {
       expect(s.stopReason).not.toMatch(/^error/);
       expect(s.prompt).toMatch(/For this task, think with .+ times\.\n\nWhen finished, emit .+ to signal completion\.$/);
+      // the contract is recorded on the row: the emojis and counts produced, followed or not
+      expect(s.outcome).toMatchObject({ kind: 'emoji_contract', thinkCount: expect.any(Number), stopCount: expect.any(Number), followed: expect.any(Boolean) });
     }
     loop.dispose();
     expect((await db.models.get('tiny'))!.codebook).toBeUndefined();

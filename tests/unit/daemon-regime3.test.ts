@@ -138,6 +138,9 @@ describe('regime3 in the daemon', () => {
     for (const s of samples) {
       expect(s.stopReason).not.toMatch(/^error/);
       expect(s.golden).toMatch(/^<<ANS_START>> <E\d+>.* <<ANS_END>>$/);
+      // the outcome is recorded: right, wrong, or a decode failure with its reason
+      expect(s.outcome?.kind).toBe('regime3');
+      if (s.outcome?.kind === 'regime3') expect(s.outcome.result === 'decode_failure').toBe(s.outcome.reason !== null);
     }
     loop.dispose();
   });
