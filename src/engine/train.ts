@@ -17,6 +17,8 @@ import { lr } from './schedule.ts';
 import { Rng, rngFor } from './rng.ts';
 import { ConfigError, TrainingError } from './errors.ts';
 import { setFusedKernels } from './kernels/switch.ts';
+import { installPooledUploads } from './kernels/pooled-upload.ts';
+import type { WebGpuBackendView } from './kernels/webgpu.ts';
 
 // ---------------------------------------------------------------- job, hooks, state, snapshot, result
 
@@ -418,6 +420,7 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
   if (source.size === 0) throw new TrainingError('the file has no training examples', 'data');
   checkChunkLimit(cfg, model.config.vocabSize);
   setFusedKernels(cfg.fusedKernels);
+  if (tf.getBackend() === 'webgpu') installPooledUploads(tf.backend() as unknown as WebGpuBackendView); // no buffer per upload
   const lengths = Array.from({ length: source.size }, (_, i) => source.get(i).ids.length);
   let plan = epochPlan(lengths, cfg, job.state?.epoch ?? 0);
   const state = startState(job, plan.length);

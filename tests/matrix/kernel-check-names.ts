@@ -7,6 +7,7 @@ export const KERNEL_CHECK_NAMES = [
   'AdamW: an applied step equals the composition, in place',
   'AdamW: a skipped step leaves weights, moments and the step count bit-identical',
   'dispatches: fused at most 1/3 of the composition (norms, SwiGLU at 0.6B width; AdamW over a layer), no buffers created once warm',
+  'a whole training step creates no buffers once warm (pooled uploads), losses as composed',
 ] as const;
 
 export type KernelCheckName = (typeof KERNEL_CHECK_NAMES)[number];

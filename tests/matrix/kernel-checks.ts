@@ -11,7 +11,8 @@ import { AdamW, finiteGate } from '../../src/engine/optimizer.ts';
 import { Qwen3Model } from '../../src/engine/model.ts';
 import type { GpuCounter, GpuCounts } from '../../src/engine/gpu-counters.ts';
 import { Rng } from '../../src/engine/rng.ts';
-import { byteDifferences, bytesOfAll, memoryCounts, showCounts, testConfig } from './tiny-engine.ts';
+import { PAD, byteDifferences, bytesOfAll, memoryCounts, showCounts, sourceOf, syntheticExamples, testConfig, tinyTrainConfig } from './tiny-engine.ts';
+import { runJob } from '../../src/engine/train.ts';
 import { KERNEL_CHECK_NAMES, type KernelCheckName } from './kernel-check-names.ts';
 
 export interface KernelContext {
@@ -440,6 +441,39 @@ async function dispatchCounts({ counter }: KernelContext): Promise<string> {
   return lines.join('; ');
 }
 
+/**
+ * runJob on a small model, fused and composed on the same data: from the third step on, a fused step creates no GPU
+ * buffer (TF.js's own upload path takes a fresh staging buffer for every tensor with host values: the batch's ids,
+ * targets, segments, positions and the step's scalars), and its losses are the composed path's.
+ */
+async function trainingStepBuffers({ counter }: KernelContext): Promise<string> {
+  const steps = 5;
+  const examples = syntheticExamples(8, 3, { vocab: 40, len: 12 });
+  const run = (fused: boolean) => withFusedAsync(fused, async () => {
+    const model = Qwen3Model.random(testConfig({ hiddenSize: 32, intermediateSize: 48, headDim: 16, vocabSize: 40 }), 5);
+    const created: number[] = [], losses: number[] = [];
+    const r = await runJob(
+      { model, source: sourceOf(examples), config: tinyTrainConfig({ fusedKernels: fused, seed: 3 }), padTokenId: PAD, steps },
+      {
+        beforeStep: () => (counter.reset(), 'continue'),
+        onLog: (m) => {
+          created.push(counter.counts().buffersCreated); // the step has been read back: everything it asked is counted
+          losses.push(m.loss);
+        },
+      },
+    );
+    r.optimizer.dispose();
+    model.dispose();
+    return { created, losses };
+  });
+  const composed = await run(false), fused = await run(true);
+  const worst = Math.max(...fused.losses.map((l, i) => Math.abs(l - composed.losses[i]) / Math.max(1e-6, Math.abs(composed.losses[i]))));
+  const line = `buffers created per step: fused ${fused.created.join(', ')}; composed ${composed.created.join(', ')}; worst relative loss difference ${worst.toExponential(1)}`;
+  ensure(fused.created.slice(2).every((n) => n === 0), () => `a warm fused training step created buffers: ${line}`);
+  ensure(worst <= 1e-5, () => `the fused losses differ from the composed ones: ${line}`);
+  return line;
+}
+
 // ---------------------------------------------------------------- the list
 
 const RUN: Record<KernelCheckName, (ctx: KernelContext) => Promise<string>> = {
@@ -449,6 +483,7 @@ const RUN: Record<KernelCheckName, (ctx: KernelContext) => Promise<string>> = {
   'AdamW: an applied step equals the composition, in place': adamwApplied,
   'AdamW: a skipped step leaves weights, moments and the step count bit-identical': adamwSkipped,
   'dispatches: fused at most 1/3 of the composition (norms, SwiGLU at 0.6B width; AdamW over a layer), no buffers created once warm': dispatchCounts,
+  'a whole training step creates no buffers once warm (pooled uploads), losses as composed': trainingStepBuffers,
 };
 
 export const KERNEL_CHECKS: readonly KernelCheck[] = KERNEL_CHECK_NAMES.map((name) => ({ name, run: RUN[name] }));
