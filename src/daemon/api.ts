@@ -23,6 +23,7 @@ import type { RetentionPlan, RetentionPolicy } from '../store/retention.ts';
 import { Queue } from './queue.ts';
 import { SAMPLE_DATASET_NAME, sampleDatasetJsonl } from './sample-dataset.ts';
 import { folderFor } from './folders.ts';
+import { drawEvalSet } from './draw-eval.ts';
 // transfer.ts and preview.ts load the tokenizer library: imported on demand, so the page bundle stays without it
 // (in the page, exports, imports and previews run in the validator worker through ApiDeps).
 import type { CodebookView, ItemExamplePreview, PreviewService, Regime3PaneData } from './preview.ts';
@@ -183,6 +184,11 @@ export interface WorkbenchApi {
    * file and scores it at every checkpoint (and the base model before its first step). Refused without an active model.
    */
   addEvalSet(file: DroppedFile): Promise<{ id?: number; refused?: string }>;
+  /**
+   * Draws an eval set once from a queued file that has not started: 100 of its examples (seed 42, not its held-out
+   * ones) become an eval set of the active model and are excluded from that file's training.
+   */
+  drawEvalSet(itemId: number): Promise<{ evalSetId?: number; refused?: string }>;
   /** Removes an eval set and its results. */
   removeEvalSet(id: number): Promise<void>;
   /** The backend chosen in settings (null = automatic); `?backend=` overrides it; applies when the trainer next starts. */
@@ -381,6 +387,13 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
       const id = (await db.evalSets.add({ modelId: model.id, name: file.name, blob: file.blob, addedAt: Date.now(), status: 'pending' })) as number;
       deps.poke?.();
       return { id };
+    },
+    async drawEvalSet(itemId) {
+      const model = await models.active();
+      if (!model) return { refused: 'No active model yet: start the trainer first.' };
+      const r = await drawEvalSet(db, itemId, model.id);
+      if (r.evalSetId !== undefined) deps.poke?.();
+      return r;
     },
     async removeEvalSet(id) {
       await db.transaction('rw', db.evalSets, db.evalResults, async () => {

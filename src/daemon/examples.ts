@@ -59,6 +59,8 @@ export interface LoadExamplesOptions {
   maxLength: number;
   skipInvalidLines: boolean;
   heldOut: readonly number[];
+  /** Example indices drawn as an eval set: neither trained on nor held out. */
+  excluded?: readonly number[];
   /** Global step the file starts at (profiles such as regime-3 transitional read it). */
   step: number;
   /** Bytes of the file read so far (tokenizing progress). */
@@ -66,7 +68,7 @@ export interface LoadExamplesOptions {
 }
 
 export async function loadFileExamples(blob: Blob, o: LoadExamplesOptions): Promise<FileExamples> {
-  const held = new Set(o.heldOut);
+  const held = new Set(o.heldOut), excluded = new Set(o.excluded);
   const out: FileExamples = { train: new PooledExamples(), validation: new PooledExamples(), heldOutChats: [] };
   let index = 0;
   const report = await validateStream(blob.stream() as ReadableStream<Uint8Array>, {
@@ -80,6 +82,7 @@ export async function loadFileExamples(blob: Blob, o: LoadExamplesOptions): Prom
     onProgress: o.onProgress,
     onExample: (example, line) => {
       const i = index++;
+      if (excluded.has(i)) return;
       let messages: ChatMessage[];
       try {
         messages = o.profile.transform(example, i, { step: o.step });

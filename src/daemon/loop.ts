@@ -360,6 +360,7 @@ export class TrainingLoop {
       maxLength: cfg.maxLength,
       skipInvalidLines: item.skipInvalidLines,
       heldOut: item.heldOut,
+      excluded: (await this.queue.get(item.id!)).evalDrawn?.indices, // read again: a draw may have landed since the item was picked
       step: this.fileStartStep(s, item),
       onProgress: (done, total) => progress({ phase: 'tokenizing', message: `Tokenizing ${item.name}: ${Math.round((100 * done) / (total || done || 1))}%`, done, total }),
     });

@@ -105,6 +105,8 @@ export interface QueueItemRow {
   skippedLines: number[];
   /** Indices (among valid examples) held out for validation loss. */
   heldOut: number[];
+  /** Examples drawn from this file as an eval set (issue 13): never trained on, nor held out. */
+  evalDrawn?: { evalSetId: number; name: string; indices: number[] };
   progress: ItemProgress;
   /** Last training error, when an attempt failed, and its kind (non_finite, data, config, ...). */
   lastError?: string;
@@ -186,6 +188,8 @@ export interface EvalSetRow {
   status: 'pending' | 'ready' | 'failed';
   reason?: string;
   examples?: number;
+  /** The queue item it was drawn from (its rows are excluded from that file's training). */
+  drawnFrom?: number;
 }
 
 /** One eval of one eval set at one step (step 0 of an untrained model: the base model). */

@@ -34,3 +34,15 @@ test('an eval set: base result, EM / loss / ECE at the file-end checkpoint, delt
   await expect(page.getByTestId('eval-time-share')).toContainText('% of the trainer');
   expect(errors.filter((e) => !/favicon/.test(e))).toEqual([]);
 });
+
+test('an eval set drawn from a queued training file: the page says its examples are not trained on', async ({ page }) => {
+  await page.goto('/?backend=wasm');
+  await page.getByTestId('btn-pause').click(); // idle → paused: the file stays queued
+  await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', 'paused', { timeout: 60_000 });
+  await dropFiles(page, [{ name: 'big.jsonl', text: chatJsonl(150) }]);
+  await expect(item(page, 'big.jsonl')).toHaveAttribute('data-status', 'queued', { timeout: 60_000 });
+  await item(page, 'big.jsonl').getByTestId('btn-draw-eval').click();
+  await expect(item(page, 'big.jsonl').getByTestId('eval-drawn')).toHaveText('100 examples drawn as the eval set big.eval.jsonl: not trained on');
+  await expect(page.locator('[data-testid="eval-set-item"][data-name="big.eval.jsonl"]')).toBeVisible();
+  await expect(item(page, 'big.jsonl').getByTestId('btn-draw-eval')).toHaveCount(0); // drawn once
+});

@@ -9,6 +9,7 @@ import { updateTrainConfig } from '../../src/daemon/config.ts';
 import { validateItem } from '../../src/daemon/validate-item.ts';
 import { loadTokenizerFrom } from '../../src/daemon/session.ts';
 import { chatJsonl, tinyModelFolder, type MemFolder } from './daemon-fixture.ts';
+import { drawEvalSet, drawIndices } from '../../src/daemon/draw-eval.ts';
 
 let folder: MemFolder;
 beforeAll(async () => {
@@ -89,5 +90,29 @@ describe('fixed eval sets in the trainer', () => {
     await free.addFile('train.jsonl', chatJsonl(12));
     await free.loop.runUntilIdle();
     expect((await free.db.evalResults.where('evalSetId').equals(b).sortBy('step')).map((r) => r.step)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('draws an eval set once from a queued file: 100 seeded examples, never its held-out ones, excluded from its training', async () => {
+    const picked = drawIndices(300, [5, 7]);
+    expect(picked).toHaveLength(100);
+    expect(picked).toEqual(drawIndices(300, [5, 7])); // seed 42: the same draw every time
+    expect(picked.includes(5) || picked.includes(7)).toBe(false);
+    expect(drawIndices(30, [])).toHaveLength(29); // one is always left to train on
+
+    const { db, loop, addFile } = await setup();
+    const text = evalJsonl(30);
+    const item = await addFile('drawn.jsonl', text);
+    const r = await drawEvalSet(db, item, 'tiny');
+    const drawn = (await db.queue.get(item))!.evalDrawn!;
+    expect(drawn.evalSetId).toBe(r.evalSetId);
+    expect(drawn.indices).toEqual(drawIndices(30, []));
+    expect(await drawEvalSet(db, item, 'tiny')).toMatchObject({ refused: expect.stringMatching(/already/) });
+    expect(await loop.runUntilIdle()).toBe('idle');
+    expect((await db.queue.get(item))?.progress).toMatchObject({ fileStep: 1, fileSteps: 1 }); // 1 example left at batch 2
+    const results = await db.evalResults.where('evalSetId').equals(r.evalSetId!).sortBy('step');
+    expect(results.map((x) => x.step)).toEqual([0, 1]);
+    const lines = text.trim().split('\n');
+    expect(results[0].answers.map((a) => a.prompt)).toEqual(drawn.indices.map((i) => JSON.parse(lines[i]).messages[0].content));
+    expect(await drawEvalSet(db, item, 'tiny')).toHaveProperty('refused');
   });
 });
