@@ -5,7 +5,9 @@
 // the origin private file system standing in for the folder picker (a real FileSystemDirectoryHandle): a second run
 // writes none of the binary entries again, and restoring from the folder (agreed to) gives the same page.
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { FAST, chatJsonl, dropFiles, setConfig, shownStep, waitForStepAtLeast, watchErrors } from './helpers.ts';
 import { tarEntries } from '../../src/store/tar.ts';
@@ -58,7 +60,9 @@ test('backup to a file, clear the origin, restore: same queue, same chart, train
   expect(before.points.length).toBeGreaterThan(0);
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('btn-backup').click()]);
-  const path = await download.path();
+  // A copy of our own: Playwright's artifact folder is shared with any other run using the same outputDir.
+  const path = join(mkdtempSync(join(tmpdir(), 'e2e-backup-')), download.suggestedFilename());
+  await download.saveAs(path);
   const bytes = readFileSync(path);
   expect(download.suggestedFilename()).toMatch(/^workbench-backup-.*\.tar$/);
   await expect(page.getByTestId('backup-last')).not.toHaveAttribute('data-at', '');
