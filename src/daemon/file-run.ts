@@ -1,7 +1,8 @@
 /**
  * One file's stretch of training inside the daemon: runs the engine's `runJob` over the file's examples with the
  * hooks that obey controls at step boundaries, store metrics every log interval, beat the heartbeat on time, take
- * timed checkpoints, write each checkpoint as a stream (chunks first, manifest last) and record the file's progress.
+ * timed checkpoints, write each checkpoint as a stream (chunks first, manifest last), take evolution snapshots at
+ * their scheduled steps (evolution.ts) and record the file's progress.
  * What ended it (completed, a control, a full disk) is left on the run for the loop to settle.
  */
 import { runJob, type JobResult, type LogMetrics, type TrainerState, type TrainSnapshot } from '../engine/train.ts';
@@ -14,6 +15,7 @@ import type { ControlRepo, DaemonStateRepo, MetricsRepo, ModelRepo } from '../st
 import type { Queue } from './queue.ts';
 import type { FileExamples } from './examples.ts';
 import { sampleAnswer } from './sample.ts';
+import { EvolutionSnapshots } from './evolution.ts';
 import type { EvalReason } from './eval-sets.ts';
 import { retentionPolicy, storageQuota } from './config.ts';
 import { snapshotTensors, storedState, type Session } from './session.ts';
@@ -80,6 +82,7 @@ export class FileRun {
   progress: ItemProgress;
   private readonly buffer: MetricsBuffer;
   private readonly pulse: Pulse;
+  private readonly evolution: EvolutionSnapshots;
   private timed = false;
   private lastCheckpointAt = Date.now();
   private stepsSinceCheckpoint = 0;
@@ -99,6 +102,10 @@ export class FileRun {
     this.progress = { ...item.progress };
     this.buffer = new MetricsBuffer(d.metrics, this.guard, carriedMetrics);
     this.pulse = new Pulse(d.state, this.guard, d.heartbeatMs);
+    this.evolution = new EvolutionSnapshots(cfg, {
+      evolution: (modelId) => d.metrics.evolution(modelId),
+      addSample: (row) => this.guard.write('an evolution snapshot', () => d.metrics.addSample(row)),
+    });
   }
 
   /** Why training stopped for a full disk, or null. */
@@ -122,7 +129,7 @@ export class FileRun {
           injectNonFinite: this.d.injectNonFinite && (() => this.d.injectNonFinite!()),
         },
         {
-          beforeStep: () => this.beforeStep(),
+          beforeStep: (st) => this.beforeStep(st),
           onStep: (m) => this.onStep(m),
           onLog: (m) => this.onLog(m),
           onPhase: () => this.pulse.beat({}, true),
@@ -149,9 +156,12 @@ export class FileRun {
     return this.buffer.take();
   }
 
-  private async beforeStep(): Promise<'continue' | 'stop'> {
+  private async beforeStep(st: Readonly<TrainerState>): Promise<'continue' | 'stop'> {
     const aborted = this.d.abortReason?.();
     if (aborted) throw new RunAborted(aborted);
+    if (!this.quota) {
+      await this.evolution.maybeTake(this.s, st.globalStep, this.item.id!, this.examples.heldOutChats, () => this.pulse.beat({}, true));
+    }
     if (this.d.hasChats()) {
       await this.d.answerChats(this.s);
       await this.pulse.beat({}, true);

@@ -22,7 +22,7 @@
  * - `versions` (version 4): named versions of a model (v001, title, notes, tags), each a protected reference to a checkpoint.
  */
 import { Dexie, type EntityTable, type Table } from 'dexie';
-import type { ModelConfig } from '../engine/types.ts';
+import type { ChatMessage, ModelConfig } from '../engine/types.ts';
 import type { DataOrder } from '../engine/train.ts';
 import type { CodebookData } from '../regime3/codebook-types.ts';
 import type { AnswerOutcome } from '../profiles/outcome.ts';
@@ -175,6 +175,11 @@ export interface SampleRow {
   branch?: string;
   /** The profile's outcome: emoji_think's contract, regime3's right / wrong / decode failure (absent for plain_sft). */
   outcome?: AnswerOutcome;
+  /** 'evolution': an evolution snapshot (one of the model's fixed prompts at a scheduled step), not a running sample. */
+  kind?: 'evolution';
+  /** Evolution snapshots: which of the fixed prompts (0-based) and its whole conversation (to ask it again). */
+  promptIndex?: number;
+  messages?: ChatMessage[];
 }
 
 /** A fixed eval set of a model (issue 13): a file never trained on, scored at every checkpoint. */

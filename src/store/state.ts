@@ -169,8 +169,14 @@ export class MetricsRepo {
     return this.db.evals.where('[modelId+step]').between([modelId, 0], [modelId, Infinity]).toArray();
   }
 
+  /** The last running samples (evolution snapshots left out). */
   async samples(modelId: string, last = 50): Promise<SampleRow[]> {
-    return (await this.db.samples.where('[modelId+step]').between([modelId, 0], [modelId, Infinity]).toArray()).slice(-last);
+    return (await this.db.samples.where('[modelId+step]').between([modelId, 0], [modelId, Infinity]).filter((r) => r.kind !== 'evolution').toArray()).slice(-last);
+  }
+
+  /** The model's evolution snapshots, by step. */
+  async evolution(modelId: string): Promise<SampleRow[]> {
+    return this.db.samples.where('[modelId+step]').between([modelId, -Infinity], [modelId, Infinity]).filter((r) => r.kind === 'evolution').toArray();
   }
 
   /** A model's set-aside history (rows a rollback moved off the current line), by branch then step; one branch when given. */

@@ -6,6 +6,7 @@
 import { ConfigError } from '../errors.ts';
 import type { ModelConfig } from '../types.ts';
 import { presets } from './model-config.ts';
+import { parseEvolutionSchedule } from './evolution-schedule.ts';
 
 export type LrSchedule = 'constant' | 'linear' | 'cosine';
 export type LoraTarget = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj';
@@ -121,6 +122,10 @@ export interface TrainConfig {
   sampleEvery: number;
   /** 100–600000 ms per sample generation. */
   sampleTimeLimitMs: number;
+  /** 0–20 fixed prompts answered at evolutionSchedule's steps (0 = no evolution snapshots); each within sampleTimeLimitMs. */
+  evolutionPrompts: number;
+  /** Global steps of evolution snapshots: "0,10,25", optionally ending with "every N" (evolution-schedule.ts). */
+  evolutionSchedule: string;
   /** 0–1000000 steps between eval-set evals besides those at every checkpoint; 0 = only at checkpoints. */
   evalEverySteps: number;
   /** 0.01–1: most of the wall time eval sets may take; an eval due by evalEverySteps over it is deferred (never one due at a checkpoint). */
@@ -207,6 +212,8 @@ export const TRAIN_CONFIG_FIELDS: readonly FieldMeta[] = [
   f('regime3.codebookSize', 'int', 512, 'regime3: codes in the codebook built with the model (first regime3 file; never rebuilt)', { min: 2, max: 100000 }),
   f('sampleEvery', 'int', 0, 'Steps between sample answers (0 = max(10, evalSteps/10))', { min: 0, max: 1000000 }),
   f('sampleTimeLimitMs', 'int', 10000, 'Time limit of a sample answer (ms)', { min: 100, max: 600000 }),
+  f('evolutionPrompts', 'int', 3, 'Evolution snapshots: fixed held-out prompts answered on the schedule (0 = off)', { min: 0, max: 20 }),
+  f('evolutionSchedule', 'string', '0,10,25,50,100,250,500,1000,every 1000', 'Evolution snapshots: global steps ("0,10,25", then "every N")'),
   f('evalEverySteps', 'int', 0, 'Steps between eval-set evals besides every checkpoint (0 = at checkpoints only)', { min: 0, max: 1000000 }),
   f('evalTimeShare', 'float', 0.1, 'Most of the wall time eval sets may take (an eval at a checkpoint always runs)', { min: 0.01, max: 1 }),
   f('stallTimeoutMs', 'int', 300000, 'Watchdog: ms without progress before restart', { min: 1000, max: 86400000 }),
@@ -362,6 +369,7 @@ export function parseTrainConfig(partial: unknown, preset?: PresetName): TrainCo
       `more than ${cfg.sampleTimeLimitMs}`,
     );
   }
+  parseEvolutionSchedule(cfg.evolutionSchedule);
   if (cfg.gradientCheckpointing && cfg.lora.enabled && cfg.lora.dropout > 0) {
     throw new ConfigError(
       'config field "gradientCheckpointing" needs lora.dropout 0: a recomputed layer must see the same dropout mask',

@@ -219,7 +219,7 @@ export class SampleTotals {
         const rows = await this.db.samples.where('id').above(this.lastId).limit(this.chunk).toArray();
         for (const r of rows) {
           this.lastId = Math.max(this.lastId, r.id ?? 0);
-          if (r.modelId !== this.modelId) continue;
+          if (r.modelId !== this.modelId || r.kind === 'evolution') continue;
           this.total++;
           if (r.match) this.correct++;
         }

@@ -199,9 +199,10 @@ export class WorkbenchState {
       checkpoints$(this.db, modelId).subscribe({ next: (c) => (this.checkpoints = c), error: console.error }),
       evals$(this.db, modelId).subscribe({ next: (e) => (this.evals = e), error: console.error }),
       // The last 50 samples by a reverse, limited index read (not the whole table on every new sample), those of the
-      // current line (not of a set-aside branch); the overall counts grow from the rows added since the last read (by primary key).
+      // current line (not of a set-aside branch), evolution snapshots left out; the overall counts grow from the rows
+      // added since the last read (by primary key).
       liveQuery(async () => {
-        const rows = (await this.db.samples.where('[modelId+step]').between([modelId, -Infinity], [modelId, Infinity]).reverse().limit(50).toArray()).reverse();
+        const rows = (await this.db.samples.where('[modelId+step]').between([modelId, -Infinity], [modelId, Infinity]).reverse().filter((r) => r.kind !== 'evolution').limit(50).toArray()).reverse();
         const m = await this.db.models.get(modelId);
         if (!m?.branches?.length) return rows;
         const line = lineOf(branchesOf(m), m.branch ?? MAIN_BRANCH);
