@@ -2,8 +2,8 @@
  * The model's fixed eval sets inside the trainer (issue 13): each set's file is validated like a training file and
  * tokenized once per session, then scored between steps (teacher-forced answer tokens, a greedy answer through the
  * profile's processors and compare) and stored as one result per set and step. Evals due at a checkpoint always run;
- * those due every `evalEverySteps` are deferred while eval time would pass `evalTimeShare` of the wall time, and a
- * deferred one runs when the queue is idle (or is superseded by the next checkpoint's).
+ * those due every `evalEverySteps` are deferred while eval time would pass `evalTimeShare` of the wall time: the next
+ * eval, at the latest the checkpoint that ends every file before the queue goes idle, covers newer weights.
  */
 import { validateStream } from '../engine/data/validate.ts';
 import { tokenizeExample } from '../engine/data/collate.ts';
@@ -23,8 +23,8 @@ interface EvalExample {
   difficulty?: string;
 }
 
-/** Why an eval is run: due at a checkpoint, before the first step, every evalEverySteps, or a deferred one. */
-export type EvalReason = 'checkpoint' | 'before-training' | 'interval' | 'deferred';
+/** Why an eval is run: due at a checkpoint, before the first step (or for sets added while idle), every evalEverySteps. */
+export type EvalReason = 'checkpoint' | 'before-training' | 'interval';
 
 const meta = (m: Record<string, unknown> | undefined, k: string) => (m && (typeof m[k] === 'string' || typeof m[k] === 'number') ? String(m[k]) : undefined);
 
@@ -94,8 +94,8 @@ export class EvalSetRunner {
   /** Wall time spent in evals since the runner began (this trainer's life). */
   private spentMs = 0;
   private readonly lastMs = new Map<number, number>();
-  /** An interval eval was deferred by the time budget. */
-  deferred = false;
+  /** `${evalSetId}:${step}` evaluated by this runner. */
+  private readonly done = new Set<string>();
 
   constructor(private readonly db: WorkbenchDb) {}
 
@@ -104,25 +104,22 @@ export class EvalSetRunner {
     return this.spentMs / Math.max(1, Date.now() - this.startedAt);
   }
 
-  /** Evaluates the session's model at `step` on every set without a result there; a due interval eval may be deferred. */
+  /** Evaluates the session's model at `step` on every set not yet evaluated there; a due interval eval may be deferred. */
   async evaluate(s: Session, step: number, reason: EvalReason, beat: () => Promise<void> = async () => {}): Promise<void> {
     if (this.loadedFor !== s) (this.loaded.clear(), (this.loadedFor = s));
     const sets = (await this.db.evalSets.where('modelId').equals(s.modelRow.id).toArray()).filter((e) => e.status !== 'failed');
+    // Done at this step by this trainer (not "a result at this step exists": after a rollback, the set-aside branch has
+    // results at the steps the new branch reaches again). Before training, only sets never evaluated: on an untrained
+    // model that is the base model's result.
     const todo: EvalSetRow[] = [];
-    for (const set of sets) if (!(await this.db.evalResults.where('[evalSetId+step]').equals([set.id!, step]).first())) todo.push(set);
+    for (const set of sets) {
+      if (this.done.has(`${set.id}:${step}`)) continue;
+      if (reason === 'before-training' && (await this.db.evalResults.where('evalSetId').equals(set.id!).count()) > 0) continue;
+      todo.push(set);
+    }
     if (todo.length === 0) return;
-    if (reason === 'before-training') {
-      // Only sets that have never been evaluated (on an untrained model: the base model's result).
-      const fresh: EvalSetRow[] = [];
-      for (const set of todo) if ((await this.db.evalResults.where('evalSetId').equals(set.id!).count()) === 0) fresh.push(set);
-      todo.splice(0, todo.length, ...fresh);
-    }
     const est = this.estimateMs(todo); // the share of wall time after this eval, if it takes what it took last time
-    if (reason === 'interval' && (this.spentMs + est) / (Date.now() - this.startedAt + est) > s.config.evalTimeShare) {
-      this.deferred = true;
-      return;
-    }
-    this.deferred = false;
+    if (reason === 'interval' && (this.spentMs + est) / (Date.now() - this.startedAt + est) > s.config.evalTimeShare) return;
     for (const set of todo) {
       const t0 = Date.now();
       try {
@@ -136,6 +133,7 @@ export class EvalSetRunner {
         const ms = Date.now() - t0;
         this.spentMs += ms;
         this.lastMs.set(set.id!, ms);
+        this.done.add(`${set.id}:${step}`);
         await this.db.evalResults.add({ ...r, evalSetId: set.id!, modelId: s.modelRow.id, step, time: Date.now(), ms, timeShare: this.timeShare });
       } catch (e) {
         this.spentMs += Date.now() - t0;

@@ -234,14 +234,19 @@ export class TrainingLoop {
     return true;
   }
 
-  /** Idle: a deferred eval, or sets added since the last eval (on an untrained model, the base model's result). */
+  /** Idle: sets added since the last eval are scored at once (on an untrained model, the base model's result). */
   private async evalWhenIdle(): Promise<boolean> {
     const model = await this.models.active();
-    if (!model) return false;
-    const fresh = await this.o.db.evalSets.where('modelId').equals(model.id).filter((e) => e.status === 'pending').count();
-    if (!fresh && !(this.evals.deferred && this.session)) return false;
-    const s = await this.ensureSession();
-    await this.evals.evaluate(s, s.state?.globalStep ?? s.modelRow.step, fresh ? 'before-training' : 'deferred');
+    if (!model || (await this.o.db.evalSets.where('modelId').equals(model.id).filter((e) => e.status === 'pending').count()) === 0) return false;
+    let s: Session;
+    try {
+      s = await this.ensureSession();
+    } catch (e) {
+      const reason = `the model could not be loaded to score it: ${e instanceof Error ? e.message : String(e)}`;
+      await this.o.db.evalSets.where('modelId').equals(model.id).filter((x) => x.status === 'pending').modify({ status: 'failed', reason });
+      return false;
+    }
+    await this.evals.evaluate(s, s.state?.globalStep ?? s.modelRow.step, 'before-training');
     return true;
   }
 

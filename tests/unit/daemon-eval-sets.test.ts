@@ -66,7 +66,7 @@ describe('fixed eval sets in the trainer', () => {
     expect((await db.metrics.where('modelId').equals('tiny').toArray()).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
-  it('a set with a bad line fails with the line named, and training goes on', async () => {
+  it('a set with a bad line fails with the line named, and training goes on; one added while idle is scored at once', async () => {
     const { db, loop, addFile, addEvalSet } = await setup();
     const bad = await addEvalSet('bad.jsonl', evalJsonl(2) + '{"messages": 3}\n');
     const item = await addFile('train.jsonl', chatJsonl(12));
@@ -76,6 +76,10 @@ describe('fixed eval sets in the trainer', () => {
     expect(row?.status).toBe('failed');
     expect(row?.reason).toMatch(/line 3/);
     expect(await db.evalResults.count()).toBe(0);
+    // a set added while idle after training is scored at once, at the current step
+    const late = await addEvalSet('late.jsonl', evalJsonl(2));
+    expect(await loop.runUntilIdle()).toBe('idle');
+    expect((await db.evalResults.where('evalSetId').equals(late).toArray()).map((r) => r.step)).toEqual([6]);
   });
 
   it('evalEverySteps evals over the time budget are deferred; those at checkpoints always run', async () => {

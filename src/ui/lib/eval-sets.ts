@@ -18,7 +18,8 @@ export interface EvalSetSummary {
 
 export function summarizeEvalSet(results: readonly EvalResultRow[]): EvalSetSummary {
   const sorted = [...results].sort((a, b) => a.step - b.step || a.time - b.time);
-  const latest = sorted.at(-1) ?? null, baseline = sorted[0] ?? null;
+  // The latest finished is the newest in time (after a rollback, the set-aside branch may hold higher steps).
+  const latest = results.reduce<EvalResultRow | null>((a, r) => (!a || r.time > a.time ? r : a), null), baseline = sorted[0] ?? null;
   const delta = latest && baseline && latest !== baseline
     ? { em: latest.em - baseline.em, loss: latest.loss - baseline.loss, ece: latest.ece - baseline.ece }
     : null;
