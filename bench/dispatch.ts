@@ -1,5 +1,5 @@
 /**
- * `npm run bench:dispatch [-- --layers 1,2 --vocab 8192 --batch 1 --seq 16 --warmup 1 --steps 1 --paths composed,fused
+ * `npm run bench:dispatch [-- --layers 1,2 --vocab 8192 --batch 1 --seq 16 --warmup 2 --steps 1 --paths composed,fused
  * --checkpointing on|off]`: what one steady-state training step asks of the WebGPU device — compute dispatches, buffers
  * created, queue submits, readbacks and their bytes (src/engine/gpu-counters.ts) — at the Qwen3-0.6B width (hidden
  * 1024, 16/8 heads, head_dim 128, intermediate 3072) with a reduced vocabulary, in Debian's Chromium on WebGPU
@@ -33,9 +33,10 @@ const base = {
   vocab: numberFlag(args, 'vocab', { integer: true, min: 16 }) ?? 8192,
   batch: numberFlag(args, 'batch', { integer: true, min: 1 }) ?? 1,
   seq: numberFlag(args, 'seq', { integer: true, min: 2 }) ?? 16,
-  // One warm-up step compiles every pipeline; from the second step on the dispatches per step are constant (measured
-  // over 5 steps on Dawn: the buffers created vary by ~10 %). SwiftShader takes minutes per step at this width.
-  warmup: numberFlag(args, 'warmup', { integer: true, min: 1 }) ?? 1,
+  // Two warm-up steps: the first compiles every pipeline and makes the Adam moments, the second is the first to find
+  // the buffer pool as every later step does (after one, the fused path still created 2 buffers in the measured step;
+  // after two, none). The dispatches per step are constant from the second step on. SwiftShader takes minutes a step.
+  warmup: numberFlag(args, 'warmup', { integer: true, min: 1 }) ?? 2,
   steps: numberFlag(args, 'steps', { integer: true, min: 1 }) ?? 1,
   gradientCheckpointing: checkpointing === 'on',
   seed: numberFlag(args, 'seed', { integer: true, min: 0 }) ?? 1,
