@@ -24,6 +24,7 @@
 import { Dexie, type EntityTable, type Table } from 'dexie';
 import type { ChatMessage, ModelConfig } from '../engine/types.ts';
 import type { DataOrder } from '../engine/train.ts';
+import type { EvalSetMetrics } from '../engine/eval-set.ts';
 import type { CodebookData } from '../regime3/codebook-types.ts';
 import type { AnswerOutcome } from '../profiles/outcome.ts';
 
@@ -198,7 +199,7 @@ export interface EvalSetRow {
 }
 
 /** One eval of one eval set at one step (step 0 of an untrained model: the base model). */
-export interface EvalResultRow {
+export interface EvalResultRow extends EvalSetMetrics {
   id?: number;
   evalSetId: number;
   modelId: string;
@@ -208,13 +209,6 @@ export interface EvalResultRow {
   ms: number;
   /** Share of the trainer's wall time spent in evals so far, after this one (the time budget's measure). */
   timeShare: number;
-  em: number;
-  loss: number;
-  ece: number;
-  examples: number;
-  tokens: number;
-  bySkill: Record<string, { n: number; em: number }>;
-  byDifficulty: Record<string, { n: number; em: number }>;
   /** Every example's answer, inspectable. */
   answers: { prompt: string; golden: string; answer: string; match: boolean; loss: number; skill?: string; difficulty?: string }[];
 }
