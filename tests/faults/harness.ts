@@ -259,6 +259,16 @@ export function compareWithReference(ref: StoreFacts, got: StoreFacts, examplesP
   return { examplesLost, stepsCountedTwice: twice, missingSteps, extraSteps, mismatches, maxLossDiff };
 }
 
+/** The queue ended as the uninterrupted run did: the same statuses, every step once with its loss, nothing lost or counted twice. */
+export function expectSameAsReference(ref: StoreFacts, facts: StoreFacts, cmp: Comparison): void {
+  expect(facts.items.map((i) => i.status)).toEqual(ref.items.map((i) => i.status));
+  expect(cmp.missingSteps).toEqual([]);
+  expect(cmp.extraSteps).toEqual([]);
+  expect(cmp.mismatches).toEqual([]);
+  expect(cmp.examplesLost).toBe(0);
+  expect(cmp.stepsCountedTwice).toBe(0);
+}
+
 /**
  * The reference of a queue's first files alone: a file's steps do not depend on the files after it, so the run of
  * a queue's first files is the start of the whole queue's run.
