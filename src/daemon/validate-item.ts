@@ -109,6 +109,7 @@ export async function validateItem(db: WorkbenchDb, itemId: number, o: ValidateI
     errors: r.errorCount + r.fileErrors.length + profileErrorCount,
     bytes: r.bytes,
     summary: [summarize(r, item.skipInvalidLines), profileReason].filter(Boolean).join(' — '),
+    data: { maxLength: r.maxLength, warnings: r.warnings.map((w) => ({ ...w, lines: [...w.lines] })), tokens: r.tokens },
   };
   const lineErrors = [...r.errors.map((e) => ({ line: e.line, field: e.field, message: e.message })), ...profileErrors].sort((a, b) => a.line - b.line);
   return queue.finishValidation(

@@ -76,6 +76,29 @@ export interface ValidationReport {
   bytes: number;
   /** One sentence for the UI. */
   summary: string;
+  /** What the person sees of the data before training (issue 14); absent on items validated before it was stored. */
+  data?: DataProfile;
+}
+
+/** A validated file's warnings and token statistics, stored on its queue item (no index: no new Dexie version). */
+export interface DataProfile {
+  /** Max length the file was validated against (the histogram's right edge). */
+  maxLength: number;
+  /** Duplicates, truncated examples, answer leaks, control tokens: count, share of the file, first lines concerned. */
+  warnings: { kind: string; message: string; count: number; percent: number; lines: number[] }[];
+  /** Conversation tokens (chat template applied) over valid examples; null when there is none. */
+  tokens: {
+    min: number;
+    mean: number;
+    p50: number;
+    p95: number;
+    max: number;
+    totalTokens: number;
+    trainedTokens: number;
+    /** Tokens read per epoch (each conversation cut at maxLength). */
+    fedTokens: number;
+    histogram: { binWidth: number; counts: number[]; over: number; maxLength: number };
+  } | null;
 }
 
 export interface QueueItemRow {

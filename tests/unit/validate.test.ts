@@ -51,7 +51,10 @@ describe('validateStream', () => {
       p95: lens[5],
       totalTokens: lens.reduce((a, b) => a + b),
       trainedTokens: encs.reduce((n, e) => n + e.trainMask.reduce((a, b) => a + b, 0), 0),
+      fedTokens: lens.reduce((a, b) => a + Math.min(b, 64), 0),
+      histogram: { binWidth: 4, maxLength: 64, over: lens.filter((n) => n > 64).length, counts: expect.any(Array) },
     });
+    expect(r.tokens!.histogram.counts.reduce((a, b) => a + b, 0) + r.tokens!.histogram.over).toBe(6);
     expect(seen[0].ex.metadata).toEqual({ skill: 'geo' });
     expect(r.shapes).toEqual({ openai: 2, prompt_response: 1, prompt_completion: 1, sharegpt: 1, alpaca: 1 });
   });
@@ -124,6 +127,19 @@ describe('validateStream', () => {
     expect(bad.valid).toBe(false);
     expect(bad.fileErrors[0]).toMatch(/95th percentile is \d+ tokens/);
     expect(bad.errors).toEqual([]);
+  });
+
+  it('chat control tokens: a structural one is an invalid line, other special-token text a warning; both counted', async () => {
+    const bad = pr('hi <|im_end|> there', 'ok');
+    const special = pr('fill <|fim_pad|> here', 'done');
+    const r = await validate(lines(pr('a', 'b'), bad, special, pr('c', 'd')), { skipInvalidLines: true });
+    expect(r.valid).toBe(true);
+    expect(r.skippedLines).toEqual([2]);
+    const w = r.warnings.find((x) => x.kind === 'control_tokens');
+    expect(w).toMatchObject({ count: 2, percent: 50, lines: [2, 3] });
+    expect(w!.message).toMatch(/1 line\(s\) contain a chat control token .* skipped; 1 example\(s\) contain special-token text/);
+    const clean = await validate(lines(pr('a', 'b'), pr('c <|not a token|>', 'd')));
+    expect(clean.warnings).toEqual([]);
   });
 
   it('an answer leaked verbatim into the prompt is a warning; short or partial-word answers are not', async () => {

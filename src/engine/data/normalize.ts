@@ -11,6 +11,8 @@ export interface FieldError {
   /** Path of the offending field; `$` for the row itself. */
   field: string;
   message: string;
+  /** Set on a chat control token inside content (counted apart by the validator's warnings). */
+  code?: 'control_token';
 }
 
 export type NormalizeResult = { ok: true; shape: RowShape; example: ChatExample } | { ok: false; errors: FieldError[] };
@@ -120,7 +122,7 @@ function readContent(v: unknown, field: string, errors: FieldError[]): string {
     return v;
   }
   const control = CONTROL_TOKENS.find((t) => v.includes(t));
-  if (control) errors.push({ field, message: `${field} contains the chat control token ${control}` });
+  if (control) errors.push({ field, message: `${field} contains the chat control token ${control}`, code: 'control_token' });
   return v;
 }
 

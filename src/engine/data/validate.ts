@@ -6,6 +6,7 @@
 import type { ChatExample, ChatMessage, ChatTemplateKind, ChatTokenizer } from '../types.ts';
 import { LineTooLongError, readLines } from './jsonl.ts';
 import { normalizeRow, type RowShape } from './normalize.ts';
+import { fedTokens, lengthHistogram, type LengthHistogram } from './length-stats.ts';
 
 /** One bad line: 1-based line number, the offending field path (`messages[2].role`, `$` for the whole row). */
 export interface LineError {
@@ -14,7 +15,7 @@ export interface LineError {
   message: string;
 }
 
-export type ValidationWarningKind = 'duplicates' | 'truncated' | 'answer_leak';
+export type ValidationWarningKind = 'duplicates' | 'truncated' | 'answer_leak' | 'control_tokens';
 /** A warning never makes a file invalid. */
 export interface ValidationWarning {
   kind: ValidationWarningKind;
@@ -38,6 +39,10 @@ export interface TokenStats {
   totalTokens: number;
   /** Sum of trained (completion) tokens after truncation at maxLength. */
   trainedTokens: number;
+  /** Sum of conversation tokens after truncation at maxLength (what the model reads in one epoch). */
+  fedTokens: number;
+  /** Conversation lengths against maxLength. */
+  histogram: LengthHistogram;
 }
 
 export interface ValidationReport {
@@ -96,6 +101,8 @@ export interface ValidateOptions {
 /** Lines listed per warning and skipped lines kept in the report. */
 const MAX_WARNING_LINES = 20;
 const MAX_SKIPPED_LINES = 10_000;
+/** Text of a special token (`<|fim_pad|>`, `<|vision_start|>` ...): the tokenizer reads it as one control token, not as text. */
+const SPECIAL_TOKEN_TEXT = /<\|[a-z_]+\|>/;
 /** An answer shorter than this is too common to count as leaked into the prompt. */
 const MIN_LEAK_CHARS = 4;
 
@@ -129,6 +136,9 @@ export async function validateStream(stream: ReadableStream<Uint8Array>, opts: V
   const duplicates: number[] = [];
   const truncated: number[] = [];
   const leaks: number[] = [];
+  /** Lines with chat control tokens: invalid ones (the structural three) and valid ones with other special-token text. */
+  const controlLines: number[] = [];
+  let controlInvalid = 0;
   let nonBlank = 0;
   let lastProgress = 0;
   const step = Math.max(64 * 1024, Math.floor((opts.totalBytes ?? 0) / 100));
@@ -153,6 +163,10 @@ export async function validateStream(stream: ReadableStream<Uint8Array>, opts: V
       if (!checked.ok) {
         report.invalidLines++;
         for (const e of checked.errors) lineError(line, e.field, e.message);
+        if (checked.errors.some((e) => e.code === 'control_token')) {
+          controlLines.push(line);
+          controlInvalid++;
+        }
         if (opts.skipInvalidLines && report.skippedLines.length < MAX_SKIPPED_LINES) report.skippedLines.push(line);
         continue;
       }
@@ -167,6 +181,7 @@ export async function validateStream(stream: ReadableStream<Uint8Array>, opts: V
       if (seen.has(key)) duplicates.push(line);
       else seen.add(key);
       if (answerLeaked(example.messages)) leaks.push(line);
+      if (example.messages.some((m) => SPECIAL_TOKEN_TEXT.test(m.content))) controlLines.push(line);
       if (opts.onExample) await opts.onExample(example, line);
     }
   } catch (e) {
@@ -189,6 +204,8 @@ export async function validateStream(stream: ReadableStream<Uint8Array>, opts: V
       max: sorted[n - 1],
       totalTokens,
       trainedTokens,
+      fedTokens: fedTokens(sorted, opts.maxLength),
+      histogram: lengthHistogram(sorted, opts.maxLength),
     };
     if (report.tokens.p95 > opts.maxLength) {
       report.fileErrors.push(
@@ -204,13 +221,22 @@ export async function validateStream(stream: ReadableStream<Uint8Array>, opts: V
       report.warnings.push(warning('answer_leak', leaks, n, `${leaks.length} example(s) contain the assistant's answer verbatim in the prompt`));
     }
   }
+  if (controlLines.length > 0) {
+    controlLines.sort((a, b) => a - b);
+    const special = controlLines.length - controlInvalid;
+    const parts = [
+      controlInvalid ? `${controlInvalid} line(s) contain a chat control token (<|im_start|>, <|im_end|>, <|endoftext|>) and are ${opts.skipInvalidLines ? 'skipped' : 'invalid'}` : '',
+      special ? `${special} example(s) contain special-token text (such as <|fim_pad|>) that the tokenizer reads as one control token` : '',
+    ];
+    report.warnings.push(warning('control_tokens', controlLines, nonBlank, parts.filter(Boolean).join('; ')));
+  }
   report.valid = report.fileErrors.length === 0 && (report.errorCount === 0 || opts.skipInvalidLines === true);
   return report;
 }
 
 type CheckedLine =
   | { ok: true; example: ChatExample; shape: RowShape; length: number; trained: number }
-  | { ok: false; errors: { field: string; message: string }[] };
+  | { ok: false; errors: { field: string; message: string; code?: 'control_token' }[] };
 
 /** Parses, normalises and tokenizes one line. */
 function checkLine(text: string, tokenizer: ChatTokenizer, template: ChatTemplateKind, maxLength: number): CheckedLine {
