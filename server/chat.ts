@@ -38,9 +38,21 @@ function parseStop(v: unknown): string[] {
 
 const finishReason = (r: GenOutput['stopReason']): string => (r === 'eos' || r === 'stop_string' ? 'stop' : 'length');
 
-/** The registered model a request names, or undefined for the loaded one (unknown names, as OpenAI clients send, use the loaded one). */
+/**
+ * The registered model a request names, or undefined (no `model` field) for the loaded one. A name the node
+ * does not have is OpenAI's 404 `model_not_found`, as OpenAI, vLLM and Ollama answer: never another model's answer.
+ */
 function pickModel(name: string | undefined, registry: Registry): string | undefined {
-  return name && registry.getModel(name) ? name : undefined;
+  if (name === undefined || name === '') return undefined;
+  if (registry.getModel(name)) return name;
+  const known = registry.listModels().map((m) => m.id);
+  throw new HttpError(
+    404,
+    `The model "${name}" does not exist on this node; registered: ${known.length ? known.join(', ') : 'none'}.`,
+    'invalid_request_error',
+    'model',
+    'model_not_found',
+  );
 }
 
 /** The sampling fields both endpoints share (OpenAI's names), within the node's limits. */

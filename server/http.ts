@@ -11,14 +11,16 @@ export class HttpError extends Error {
     message: string,
     readonly type = 'invalid_request_error',
     readonly param: string | null = null,
+    /** OpenAI's machine-readable `code` (e.g. `model_not_found`); the status as text when not given. */
+    readonly code: string | null = null,
   ) {
     super(message);
     this.name = 'HttpError';
   }
 }
 
-export function errorBody(status: number, message: string, type: string, param: string | null = null): ErrorBody {
-  return { error: { message, type, code: String(status), param } };
+export function errorBody(status: number, message: string, type: string, param: string | null = null, code: string | null = null): ErrorBody {
+  return { error: { message, type, code: code ?? String(status), param } };
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -33,7 +35,7 @@ export function sendError(res: ServerResponse, err: unknown): void {
     return;
   }
   if (err instanceof HttpError) {
-    sendJson(res, err.status, errorBody(err.status, err.message, err.type, err.param));
+    sendJson(res, err.status, errorBody(err.status, err.message, err.type, err.param, err.code));
   } else {
     const message = err instanceof Error ? err.message : String(err);
     sendJson(res, 500, errorBody(500, `Internal error: ${message}`, 'server_error'));

@@ -188,7 +188,7 @@ describe('inference node', () => {
   });
 
   it('chats with the chat template, plain and streamed, and generates', async () => {
-    const c = await reader.chat({ model: 'gpt-whatever', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 3, temperature: 0 });
+    const c = await reader.chat({ messages: [{ role: 'user', content: 'Hello' }], max_tokens: 3, temperature: 0 });
     expect(c.object).toBe('chat.completion');
     expect(c.model).toBe('tiny-up');
     expect(c.choices[0].message.role).toBe('assistant');
