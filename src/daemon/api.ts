@@ -24,6 +24,7 @@ import { Queue } from './queue.ts';
 import { SAMPLE_DATASET_NAME, sampleDatasetJsonl } from './sample-dataset.ts';
 import { folderFor } from './folders.ts';
 import { drawEvalSet } from './draw-eval.ts';
+import { createMix, type MixRequest } from './mix.ts';
 // transfer.ts and preview.ts load the tokenizer library: imported on demand, so the page bundle stays without it
 // (in the page, exports, imports and previews run in the validator worker through ApiDeps).
 import type { CodebookView, ItemExamplePreview, PreviewService, Regime3PaneData } from './preview.ts';
@@ -191,6 +192,8 @@ export interface WorkbenchApi {
   drawEvalSet(itemId: number): Promise<{ evalSetId?: number; refused?: string }>;
   /** Removes an eval set and its results. */
   removeEvalSet(id: number): Promise<void>;
+  /** Queues accepted files as one mixed item trained interleaved by ratio (mix.ts); the files leave the queue. */
+  createMix(req: MixRequest): Promise<{ itemId?: number; refused?: string }>;
   /** The backend chosen in settings (null = automatic); `?backend=` overrides it; applies when the trainer next starts. */
   getBackendPreference(): Promise<string | null>;
   setBackendPreference(name: 'webgpu' | 'webgl' | 'wasm' | 'cpu' | null): Promise<void>;
@@ -387,6 +390,11 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
       const id = (await db.evalSets.add({ modelId: model.id, name: file.name, blob: file.blob, addedAt: Date.now(), status: 'pending' })) as number;
       deps.poke?.();
       return { id };
+    },
+    async createMix(req) {
+      const r = await createMix(db, req);
+      if (r.itemId !== undefined) deps.poke?.();
+      return r;
     },
     async drawEvalSet(itemId) {
       const model = await models.active();

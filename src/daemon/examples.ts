@@ -46,8 +46,8 @@ export class PooledExamples implements ExampleSource {
 }
 
 export interface FileExamples {
-  train: PooledExamples;
-  validation: PooledExamples;
+  train: ExampleSource;
+  validation: ExampleSource;
   /** Held-out prompts and golden answers, for sample generation (issue 4). */
   heldOutChats: { prompt: ChatMessage[]; golden: string }[];
 }
@@ -69,7 +69,7 @@ export interface LoadExamplesOptions {
 
 export async function loadFileExamples(blob: Blob, o: LoadExamplesOptions): Promise<FileExamples> {
   const held = new Set(o.heldOut), excluded = new Set(o.excluded);
-  const out: FileExamples = { train: new PooledExamples(), validation: new PooledExamples(), heldOutChats: [] };
+  const out = { train: new PooledExamples(), validation: new PooledExamples(), heldOutChats: [] as FileExamples['heldOutChats'] };
   let index = 0;
   const report = await validateStream(blob.stream() as ReadableStream<Uint8Array>, {
     tokenizer: o.tokenizer,

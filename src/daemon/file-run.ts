@@ -13,7 +13,7 @@ import { CheckpointStore, type CheckpointTensor, type WriteHooks } from '../stor
 import type { ControlRow, ItemProgress, MetricRow, QueueItemRow } from '../store/db.ts';
 import type { ControlRepo, DaemonStateRepo, MetricsRepo, ModelRepo } from '../store/state.ts';
 import type { Queue } from './queue.ts';
-import type { FileExamples } from './examples.ts';
+import type { ItemExamples } from './mix-examples.ts';
 import { sampleAnswer } from './sample.ts';
 import { EvolutionSnapshots } from './evolution.ts';
 import type { EvalReason } from './eval-sets.ts';
@@ -94,7 +94,7 @@ export class FileRun {
     private readonly d: FileRunDeps,
     private readonly item: QueueItemRow,
     private readonly s: Session,
-    private readonly examples: FileExamples,
+    private readonly examples: ItemExamples,
     /** The session's config with the file's own data-order fields. */
     private readonly cfg: TrainConfig,
     carriedMetrics: MetricRow[],
@@ -122,6 +122,7 @@ export class FileRun {
       const result = await runJob(
         {
           model: s.model, source: this.examples.train, validation: this.examples.validation, config: this.cfg,
+          ...(this.examples.mix && { inOrder: true, epochs: 1 }), // a mix is laid out in its order, epochs included
           padTokenId: s.tokenizer.padTokenId, state: resume, optimizer: s.optimizer, lora: s.lora,
           startGlobalStep: s.state?.globalStep ?? s.modelRow.step, startTokensSeen: s.state?.tokensSeen ?? 0,
           startNonFiniteSkipped: s.state?.nonFiniteSkipped ?? 0,
@@ -258,6 +259,7 @@ export class FileRun {
       skippedSteps: snap.state.fileNonFiniteSkipped ?? 0,
       dataOrder: snap.state.dataOrder,
     };
+    if (this.examples.mix) p.mix = this.examples.mix.progressAt(p.examplesSeen); // per-source cursors, in the same records
     await this.buffer.flush();
     const handed = { n: 0 }; // tensors handed to the store so far
     const reason = this.control ? this.control.kind : this.timed ? 'time' : snap.state.fileStep >= snap.state.fileSteps ? 'file end' : 'interval';

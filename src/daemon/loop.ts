@@ -17,7 +17,7 @@ import type { ControlRow, DaemonStatus, ItemProgress, MetricRow, ModelRow, Prepa
 import { ControlRepo, DaemonStateRepo, EventRepo, MetricsRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
 import { BranchRepo } from '../store/branches.ts';
 import { loadTrainConfig } from './config.ts';
-import { loadFileExamples, type FileExamples } from './examples.ts';
+import { loadItemExamples, type ItemExamples } from './mix-examples.ts';
 import { Queue } from './queue.ts';
 import { ensureModelCodebook } from './codebook.ts';
 import { applyProfile, disposeSession, nonFiniteWarning, openSession, type Session, type StoredTrainerState } from './session.ts';
@@ -344,7 +344,7 @@ export class TrainingLoop {
    * Everything a file needs before its first step: the session (weights, optimizer), the file's data-order fields
    * (a resumed file keeps those it started with), and its examples tokenized. Each phase shows in `preparing`.
    */
-  private async prepare(item: QueueItemRow): Promise<{ s: Session; examples: FileExamples; cfg: TrainConfig }> {
+  private async prepare(item: QueueItemRow): Promise<{ s: Session; examples: ItemExamples; cfg: TrainConfig }> {
     const notes = await this.checkFits(item);
     // A regime3 model's codebook is built from its first regime3 file, before the session adds its codes as tokens.
     await ensureModelCodebook(this.o.db, await this.ensureActiveModel(), await loadTrainConfig(this.o.db), item);
@@ -355,20 +355,14 @@ export class TrainingLoop {
     const changed = order ? dataOrderChanges(order, s.config) : [];
     const kept = changed.length ? `${item.name} continues with the data order it started with (${changed.map((c) => c.replace(/ → .*/, '')).join(', ')}); the new values apply from the next file.` : null;
     await this.state.set({ warnings: [...(kept ? [kept] : []), ...this.sessionWarnings(s), ...notes] });
-    const file = await this.o.db.files.get(item.fileId);
-    if (!file) throw new Error(`the stored file of "${item.name}" is missing`);
     const progress = this.progressReporter();
-    const examples = await loadFileExamples(file.blob, {
-      name: item.name,
+    const examples = await loadItemExamples(this.o.db, item, { // a mix's files too (mix-examples.ts)
       tokenizer: s.tokenizer,
       profile: s.profile,
       maxLength: cfg.maxLength,
-      skipInvalidLines: item.skipInvalidLines,
-      heldOut: item.heldOut,
-      excluded: (await this.queue.get(item.id!)).evalDrawn?.indices, // read again: a draw may have landed since the item was picked
       step: this.fileStartStep(s, item),
       onProgress: (done, total) => progress({ phase: 'tokenizing', message: `Tokenizing ${item.name}: ${Math.round((100 * done) / (total || done || 1))}%`, done, total }),
-    });
+    }, cfg);
     return { s, examples, cfg };
   }
 

@@ -6,6 +6,7 @@
  */
 import type { ItemProgress, ItemStatus, LineError, Priority, QueueItemRow, ValidationReport, WorkbenchDb } from '../store/db.ts';
 import { rngFor } from '../engine/rng.ts';
+import { beforeRemove } from './mix.ts';
 
 export const MAX_ATTEMPTS = 3;
 export const MAX_LISTED_ERRORS = 50;
@@ -191,6 +192,7 @@ export class Queue {
   async retry(id: number): Promise<ItemStatus> {
     const row = await this.get(id);
     if (row.status !== 'failed' && row.status !== 'skipped') throw new Error(`item ${id} is ${row.status}; only failed or skipped items can be retried`);
+    if (row.mixedInto != null && (await this.db.queue.get(row.mixedInto))) throw new Error(`"${row.name}" is part of a mix (item ${row.mixedInto}); remove the mix first`);
     const revalidate = row.status === 'failed' && row.attempts === 0;
     const status: ItemStatus = revalidate ? 'validating' : 'queued';
     await this.patch(id, { status, reason: undefined, attempts: row.attempts >= MAX_ATTEMPTS ? 0 : row.attempts });
@@ -221,9 +223,11 @@ export class Queue {
   async remove(id: number): Promise<void> {
     const row = await this.get(id);
     if (row.status === 'processing' || row.status === 'paused') throw new Error(`item ${id} ("${row.name}") is training; stop or skip it first`);
+    const refused = await beforeRemove(this.db, row); // a mix's files (mix.ts)
+    if (refused) throw new Error(refused);
     await this.db.transaction('rw', this.db.files, this.db.queue, async () => {
       await this.db.queue.delete(id);
-      await this.db.files.delete(row.fileId);
+      if (!row.mix) await this.db.files.delete(row.fileId); // a mix's files stay with their own items
     });
   }
 

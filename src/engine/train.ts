@@ -84,6 +84,11 @@ export interface TrainJob {
   source: ExampleSource;
   /** Held-out examples for the validation loss every `config.evalSteps`. */
   validation?: ExampleSource;
+  /**
+   * The source is already in training order (a dataset mix, daemon/mix-order.ts): micro-batches are its consecutive
+   * examples, `batchSize` at a time, the same every epoch; no shuffle or length buckets across them.
+   */
+  inOrder?: boolean;
   config: TrainConfig;
   /** Token id used to pad rows (`<|endoftext|>`). */
   padTokenId: number;
@@ -230,7 +235,8 @@ export function newlyNonFinite(now: ReadonlyMap<string, number>, baseline: Reado
 // ---------------------------------------------------------------- data order
 
 /** The micro-batches (example indices) of one epoch: a pure function of (seed, epoch). */
-function epochPlan(lengths: number[], cfg: TrainConfig, epoch: number): number[][] {
+function epochPlan(lengths: number[], cfg: TrainConfig, epoch: number, inOrder = false): number[][] {
+  if (inOrder) return Array.from({ length: Math.ceil(lengths.length / cfg.batchSize) }, (_, b) => Array.from({ length: Math.min(cfg.batchSize, lengths.length - b * cfg.batchSize) }, (_, i) => b * cfg.batchSize + i));
   const seed = rngFor(cfg.seed, epoch).state;
   return planBatches(lengths, { batchSize: cfg.batchSize, seed, bucketByLength: cfg.bucketByLength, pack: cfg.pack, maxLength: cfg.maxLength });
 }
@@ -422,7 +428,7 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
   setFusedKernels(cfg.fusedKernels);
   if (tf.getBackend() === 'webgpu') installPooledUploads(tf.backend() as unknown as WebGpuBackendView); // no buffer per upload
   const lengths = Array.from({ length: source.size }, (_, i) => source.get(i).ids.length);
-  let plan = epochPlan(lengths, cfg, job.state?.epoch ?? 0);
+  let plan = epochPlan(lengths, cfg, job.state?.epoch ?? 0, job.inOrder);
   const state = startState(job, plan.length);
   const rng = new Rng(state.rngState);
   const lora = cfg.lora.enabled ? (job.lora ?? new LoraAdapter(model, cfg.lora, cfg.seed)) : undefined;
@@ -435,7 +441,7 @@ export async function runJob(job: TrainJob, hooks: TrainHooks = {}): Promise<Job
     if (state.dataPosition >= plan.length) {
       state.epoch++;
       state.dataPosition = 0;
-      plan = epochPlan(lengths, cfg, state.epoch);
+      plan = epochPlan(lengths, cfg, state.epoch, job.inOrder);
     }
     return plan[state.dataPosition++];
   };

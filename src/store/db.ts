@@ -66,6 +66,22 @@ export interface ItemProgress {
   skippedSteps?: number;
   /** The data-order fields (batch size, seed, packing, ...) the file started with: a resume keeps them. */
   dataOrder?: DataOrder;
+  /** A mix's position (issue 14): examples and tokens taken per source (the cursor of daemon/mix-order.ts), and its plan per source. */
+  mix?: { n: number; taken: number[]; tokens: number[]; planned: number[] };
+}
+
+/** One file of a mixed queue item: the source item it was made from (its row keeps the file and its split). */
+export interface MixSourceRow {
+  itemId: number;
+  fileId: number;
+  name: string;
+  ratio: number;
+}
+
+/** A queue item that trains several files interleaved by ratio (daemon/mix.ts). */
+export interface MixRow {
+  mode: 'examples' | 'tokens';
+  sources: MixSourceRow[];
 }
 
 export interface ValidationReport {
@@ -137,6 +153,10 @@ export interface QueueItemRow {
   failureKind?: string;
   /** Why the item is in its status (skip reason, failure reason...). */
   reason?: string;
+  /** A mixed item (issue 14): its files and ratios; `fileId` is then its first source's file. */
+  mix?: MixRow;
+  /** The mixed item this file was put into (its own row then stays `skipped` and keeps the file). */
+  mixedInto?: number;
 }
 
 export interface RunRow {
