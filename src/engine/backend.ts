@@ -22,6 +22,24 @@ export interface BackendChoice {
   /** Why this one, including why earlier ones in the chain were passed over. */
   reason: string;
   adapterInfo?: GpuAdapterSummary;
+  /** On wasm: which of TF.js's three binaries runs and with how many XNNPACK threads. */
+  wasm?: WasmBuild;
+}
+
+/**
+ * TF.js ships three wasm binaries and picks one at init: threaded SIMD where SharedArrayBuffer exists (a
+ * cross-origin isolated page or worker) and SIMD validates, else SIMD, else plain.
+ */
+export interface WasmBuild {
+  build: 'threaded-simd' | 'simd' | 'plain';
+  /** XNNPACK's thread pool size (the calling thread included); 1 on the non-threaded builds. */
+  threads: number;
+}
+
+/** `wasm · threaded SIMD · 2 threads` — what the header shows. */
+export function describeWasmBuild(w: WasmBuild): string {
+  const build = w.build === 'threaded-simd' ? 'threaded SIMD' : w.build === 'simd' ? 'SIMD' : 'no SIMD';
+  return `wasm · ${build} · ${w.threads} thread${w.threads === 1 ? '' : 's'}`;
 }
 
 export interface InitBackendOptions {
@@ -31,6 +49,8 @@ export interface InitBackendOptions {
   wasmPaths?: string;
   /** Use WebGPU even on a software (fallback) adapter such as SwiftShader; default false. */
   allowFallbackAdapter?: boolean;
+  /** XNNPACK threads for the threaded wasm build (TF.js's own default: half the cores, at most 4). */
+  wasmThreads?: number;
 }
 
 /**
@@ -66,7 +86,35 @@ async function register(name: BackendName, opts: InitBackendOptions): Promise<vo
   else {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     if (opts.wasmPaths) wasm.setWasmPaths(opts.wasmPaths);
+    if (opts.wasmThreads !== undefined) wasm.setThreadsCount(opts.wasmThreads);
   }
+}
+
+/**
+ * TF.js 4.22's threaded build caps setThreadsCount at half of navigator.hardwareConcurrency (backend.cc's
+ * init_with_threads_count; tensorflow/tfjs#6081, #8513), read when the module instantiates: one thread on a 2-core
+ * machine whatever is asked. While the backend starts, the worker's navigator reports twice the count asked for, so
+ * XNNPACK's pool gets exactly that count (at most 8, the workers TF.js spawns up front); restored right after.
+ */
+async function withCoresFor<T>(threads: number, run: () => Promise<T>): Promise<T> {
+  const nav = (globalThis as { navigator?: object }).navigator;
+  if (!nav) return run();
+  const own = Object.getOwnPropertyDescriptor(nav, 'hardwareConcurrency');
+  Object.defineProperty(nav, 'hardwareConcurrency', { value: Math.max(1, Math.round(threads)) * 2, configurable: true });
+  try {
+    return await run();
+  } finally {
+    if (own) Object.defineProperty(nav, 'hardwareConcurrency', own);
+    else delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
+  }
+}
+
+/** The wasm binary TF.js chose (its own feature flags decide it) and the thread count XNNPACK really got. */
+async function wasmBuild(): Promise<WasmBuild> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const [simd, threaded] = await Promise.all([tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'), tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')]);
+  const build = simd && threaded ? 'threaded-simd' : simd ? 'simd' : 'plain';
+  return { build, threads: build === 'threaded-simd' ? wasm.getThreadsCount() : 1 };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -95,13 +143,15 @@ export async function initBackend(preferred: readonly BackendName[], opts: InitB
         adapterInfo = info ?? undefined;
       }
       await withTimeout(register(name, opts), timeoutMs, `loading the ${name} backend`);
-      const ok = await withTimeout(tf.setBackend(name), timeoutMs, `the ${name} backend`);
+      const start = () => withTimeout(tf.setBackend(name), timeoutMs, `the ${name} backend`);
+      const ok = name === 'wasm' && opts.wasmThreads !== undefined ? await withCoresFor(opts.wasmThreads, start) : await start();
       await tf.ready();
       if (!ok || tf.getBackend() !== name) {
         skipped.push(`${name}: did not start (got ${tf.getBackend() ?? 'none'})`);
         continue;
       }
       const reason = skipped.length ? `${name} (passed over ${skipped.join('; ')})` : `${name}: first choice`;
+      if (name === 'wasm') return { name, reason, wasm: await wasmBuild() };
       return adapterInfo ? { name, reason, adapterInfo } : { name, reason };
     } catch (e) {
       skipped.push(`${name}: ${(e as Error).message}`);

@@ -4,8 +4,8 @@
  */
 import * as Comlink from 'comlink';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../engine/backend.ts';
-import { backendChain } from '../daemon/backend-choice.ts';
+import { describeWasmBuild, initBackend } from '../engine/backend.ts';
+import { backendChain, wasmThreadCount } from '../daemon/backend-choice.ts';
 import { getDb } from '../store/db.ts';
 import { SettingsRepo } from '../store/state.ts';
 import { TrainingLoop, type BundledModel } from '../daemon/loop.ts';
@@ -57,7 +57,8 @@ const loopReady = new Promise<TrainingLoop>((resolve) => (loopCreated = resolve)
 async function runAsTrainer(opts: TrainerStartOptions, fatal: (message: string) => void): Promise<void> {
   const db = getDb();
   const choice = opts.backend ?? (await new SettingsRepo(db).get<string>(BACKEND_SETTING)) ?? null;
-  const chosen = await initBackend(backendChain(choice), { wasmPaths: opts.wasmPaths, allowFallbackAdapter: choice === 'webgpu' });
+  const wasmThreads = wasmThreadCount(self.navigator.hardwareConcurrency);
+  const chosen = await initBackend(backendChain(choice), { wasmPaths: opts.wasmPaths, allowFallbackAdapter: choice === 'webgpu', wasmThreads });
   const adapter = chosen.adapterInfo?.description || chosen.adapterInfo?.device || chosen.adapterInfo?.vendor;
   // The device's buffer limits (TF.js requests the adapter's), for the preflight of each file.
   const device = chosen.name === 'webgpu' ? (tf.backend() as unknown as { device?: GPUDevice }).device : undefined;
@@ -67,7 +68,8 @@ async function runAsTrainer(opts: TrainerStartOptions, fatal: (message: string) 
     folder: (ref) => folderFor(db, ref),
     bundled: opts.bundled,
     backend: {
-      name: adapter ? `${chosen.name} (${adapter})` : chosen.name,
+      // `wasm · threaded SIMD · 2 threads` (the build and threads TF.js really runs), `webgpu (adapter)`.
+      name: chosen.wasm ? describeWasmBuild(chosen.wasm) : adapter ? `${chosen.name} (${adapter})` : chosen.name,
       reason: chosen.reason,
       adapterInfo: chosen.adapterInfo,
       limits: device && { maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, maxBufferSize: device.limits.maxBufferSize },
