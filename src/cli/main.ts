@@ -41,7 +41,7 @@ function commandDoc(command: string): string {
 }
 
 function listCommands(): string[] {
-  const names = ['make-model', 'validate', 'train', 'logits', 'generate', 'gen-data', 'regime3'];
+  const names = ['make-model', 'validate', 'train', 'logits', 'generate', 'gen-data', 'regime3', 'export-gguf'];
   return names.filter((n) => existsSync(join(here, 'commands', `${n}.ts`)));
 }
 
