@@ -28,6 +28,7 @@ import { createMix, type MixRequest } from './mix.ts';
 // transfer.ts and preview.ts load the tokenizer library: imported on demand, so the page bundle stays without it
 // (in the page, exports, imports and previews run in the validator worker through ApiDeps).
 import type { CodebookView, ItemExamplePreview, PreviewService, Regime3PaneData } from './preview.ts';
+import type { JobExportOptions, JobExportResult } from './export-job.ts';
 
 export type { CodebookView, ItemExamplePreview, Regime3PaneData };
 
@@ -164,6 +165,8 @@ export interface WorkbenchApi {
   retentionPreview(modelId?: string): Promise<RetentionPreview | null>;
   deleteCheckpoint(checkpointId: string): Promise<DeletionPlan>;
   exportCheckpoint(checkpointId: string, opts?: ExportOptions): Promise<ExportResult>;
+  /** The model and its queue as a training job for a GPU cluster (zip: transformed JSONL, axolotl.yaml, TRL sft.py, README). */
+  exportJob(opts?: JobExportOptions): Promise<JobExportResult>;
   importModel(source: ImportSource, name?: string): Promise<ModelRow>;
 
   getConfig(): Promise<ConfigValues>;
@@ -236,6 +239,8 @@ export interface ApiDeps {
   folder?(ref: string): FolderReader;
   /** Builds exports elsewhere (the validator worker, off the main thread); default: in this thread. */
   exportCheckpoint?(id: string, opts: ExportOptions): Promise<ExportResult>;
+  /** Builds job exports where the tokenizer lives (the validator worker); default: in this thread. */
+  exportJob?(opts: JobExportOptions): Promise<JobExportResult>;
   /** Imports a model folder elsewhere (the validator worker in the page); in-process when absent. */
   importModel?(source: ImportSource, name?: string): Promise<ModelRow>;
   /** The trainer's chat (absent where no trainer runs in this page). */
@@ -353,6 +358,12 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
       if (deps.exportCheckpoint) return deps.exportCheckpoint(id, opts);
       const { exportCheckpointAs } = await import('./transfer.ts');
       return exportCheckpointAs(db, id, { ...opts, folder: deps.folder });
+    },
+    async exportJob(opts = {}) {
+      if (deps.exportJob) return deps.exportJob(opts);
+      const [{ exportJob }, { TokenizerCache }] = await Promise.all([import('./export-job.ts'), import('./preview.ts')]);
+      const tokenizers = new TokenizerCache(deps.folder ?? ((ref) => folderFor(db, ref)));
+      return exportJob(db, (model) => tokenizers.get(model, deps.fallbackTokenizerRef ?? ''), opts);
     },
     async importModel(source, name) {
       if (deps.importModel) return deps.importModel(source, name);

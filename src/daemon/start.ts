@@ -77,6 +77,7 @@ export async function startWorkbench(opts: StartOptions = {}): Promise<Workbench
     poke: () => supervisor.poke(),
     chat: (messages, o) => supervisor.chat(messages, o),
     exportCheckpoint: (id, o) => validator.exportCheckpoint(id, o),
+    exportJob: (o) => validator.exportJob(o, bundled.ref),
     importModel: (source, name) => validator.importModel(source, name),
     stopChat: () => supervisor.stopChat(),
     preview: {

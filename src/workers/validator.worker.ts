@@ -15,6 +15,7 @@ import { validateItem } from '../daemon/validate-item.ts';
 import { exportCheckpointAs, importModelSource } from '../daemon/transfer.ts';
 import type { ExportOptions, ExportResult, ImportSource } from '../daemon/api.ts';
 import type { ModelRow } from '../store/db.ts';
+import { exportJob, type JobExportOptions, type JobExportResult } from '../daemon/export-job.ts';
 
 const db = getDb();
 const tokenizers = new TokenizerCache((ref) => folderFor(db, ref));
@@ -53,6 +54,11 @@ const exporter = {
    */
   exportCheckpoint(id: string, opts: ExportOptions = {}): Promise<ExportResult> {
     return exportCheckpointAs(db, id, { dtype: opts.dtype, directory: opts.directory, format: opts.format });
+  },
+
+  /** The model and its queue as a training job (zip): the data through the profile, axolotl.yaml, TRL sft.py, README. */
+  exportJob(opts: JobExportOptions, fallbackTokenizerRef: string): Promise<JobExportResult> {
+    return exportJob(db, (model) => tokenizers.get(model, fallbackTokenizerRef), opts);
   },
 
   /** Validates an imported folder or zip (engine checkpoint rules, tokenizer) and stores it as a new model. */
