@@ -82,11 +82,22 @@ export async function exportJob(db: WorkbenchDb, tokenizerFor: (model: ModelRow)
     written.push(`${name}/${path}`);
   };
 
+  // a mixed item (issue 14) is written as its source files, each with its own split (the ratios are not kept)
+  const parts: { it: QueueItemRow; started: number }[] = [];
+  for (const it of items) {
+    const started = model.lineage.find((e) => e.itemId === it.id)?.fromStep ?? model.step;
+    for (const src of it.mix?.sources ?? []) {
+      const row = await db.queue.get(src.itemId);
+      if (!row) throw new Error(`the source "${src.name}" of the mixed item "${it.name}" is missing from the queue`);
+      parts.push({ it: row, started });
+    }
+    if (!it.mix) parts.push({ it, started });
+  }
+
   const train: JobDataFile[] = [];
   const evalSink = new JsonlSink();
-  const width = String(items.length).length;
-  for (const [k, it] of items.entries()) {
-    const started = model.lineage.find((e) => e.itemId === it.id)?.fromStep ?? model.step;
+  const width = String(parts.length).length;
+  for (const [k, { it, started }] of parts.entries()) {
     const sink = new JsonlSink();
     const n = await transformFile(
       await fileOf(it),

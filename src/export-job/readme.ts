@@ -65,6 +65,7 @@ export function jobReadme(spec: JobSpec): string {
     '  here the schedule runs once over the whole job (constant after warmup stays constant).',
     '- The data is written as the profile transformed it when exported (a regime-3 transitional mix is fixed at the',
     '  step each file started at, or would start at).',
+    '- A mixed queue item is written as its files, one dataset each: the mix\'s ratios and interleaving are not kept.',
     '- TRL puts the loss on the last assistant turn only (prompt/completion); Axolotl, like the workbench, on every',
     '  assistant turn.',
   );

@@ -200,5 +200,15 @@ describe('job export', () => {
     expect(utf8(zip[`${top}/data/train/1-chat.jsonl`]).trim().split('\n')).toHaveLength(5);
     // a preset name is no Hugging Face model: the README says what to put there
     expect(utf8(zip[`${top}/README.md`])).toMatch(/is a workbench preset, not a Hugging Face model/);
+
+    // a mixed item (issue 14) is written as its source files
+    const a = await add('a.jsonl', chatJsonl(3, 'x'), 'stock');
+    const b = await add('b.jsonl', chatJsonl(4, 'y'), 'stock');
+    expect((await api.createMix({ sources: [{ itemId: a, ratio: 2 }, { itemId: b, ratio: 1 }], mode: 'examples' })).refused).toBeUndefined();
+    const mixed = await unzip((await api.exportJob()).zip);
+    const lineCounts = Object.entries(mixed)
+      .filter(([p]) => p.endsWith('.jsonl'))
+      .map(([p, bytes]) => [p.replace(/^[^/]+\//, ''), utf8(bytes).trim().split('\n').length]);
+    expect(lineCounts).toEqual([['data/train/1-chat.jsonl', 5], ['data/train/2-a.jsonl', 3], ['data/train/3-b.jsonl', 4]]);
   });
 });
