@@ -8,6 +8,7 @@ import {
   parseTrainConfig,
   withoutRetiredKeys,
   presetForModel,
+  defaultTrainConfig,
   type PresetName,
   type TrainConfig,
 } from '../engine/config/train-config.ts';
@@ -16,6 +17,7 @@ import { profileNames } from '../profiles/index.ts';
 import type { ModelRow, WorkbenchDb } from '../store/db.ts';
 import { formatSize, type RetentionPolicy } from '../store/retention.ts';
 import { ModelRepo, SettingsRepo } from '../store/state.ts';
+import { recordConfigChange } from './config-history.ts';
 
 export const CONFIG_KEY = 'trainConfig';
 
@@ -107,7 +109,7 @@ export async function loadTrainConfig(db: WorkbenchDb): Promise<TrainConfig> {
  * Applies a patch of dotted keys. Every field is checked; a locked field cannot change once the active model
  * has been trained. Nothing is stored unless the whole patch is valid.
  */
-export async function updateTrainConfig(db: WorkbenchDb, patch: Record<string, unknown>): Promise<ConfigUpdate> {
+export async function updateTrainConfig(db: WorkbenchDb, patch: Record<string, unknown>, by = 'person'): Promise<ConfigUpdate> {
   const model = await new ModelRepo(db).active();
   const settings = new SettingsRepo(db);
   const saved = await storedOverrides(settings);
@@ -140,5 +142,7 @@ export async function updateTrainConfig(db: WorkbenchDb, patch: Record<string, u
   }
   if (errors.length > 0) return { ok: false, errors, config: current };
   await settings.set(CONFIG_KEY, merged);
+  const preset = presetFor(model); // the change goes to the model's config history (config-history.ts)
+  await recordConfigChange(db, model?.id ?? '', { by, before: currentFlat, after: flatten(config) }, { name: preset, generic: flatten(defaultTrainConfig()), defaults: flatten(defaultTrainConfig(preset)) });
   return { ok: true, errors: [], config };
 }

@@ -16,7 +16,7 @@ import { CheckpointStore, DEFAULT_CHUNK_BYTES } from '../store/checkpoints.ts';
 import type { ControlRow, DaemonStatus, ItemProgress, MetricRow, ModelRow, PreparingProgress, QueueItemRow, WorkbenchDb } from '../store/db.ts';
 import { ControlRepo, DaemonStateRepo, EventRepo, MetricsRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
 import { BranchRepo } from '../store/branches.ts';
-import { loadTrainConfig } from './config.ts';
+import { flatten, loadTrainConfig } from './config.ts';
 import { loadItemExamples, type ItemExamples } from './mix-examples.ts';
 import { Queue } from './queue.ts';
 import { ensureModelCodebook } from './codebook.ts';
@@ -419,7 +419,7 @@ export class TrainingLoop {
     }
     const { s, examples, cfg } = prepared;
     const skippedBefore = s.state?.nonFiniteSkipped ?? 0;
-    const runId = (await this.o.db.runs.add({ modelId: s.modelRow.id, itemId: id, fileName: item.name, startedAt: Date.now(), startStep: s.state?.globalStep ?? 0 })) as number;
+    const runId = (await this.o.db.runs.add({ modelId: s.modelRow.id, itemId: id, fileName: item.name, startedAt: Date.now(), startStep: s.state?.globalStep ?? 0, config: flatten(cfg) })) as number;
     const run = new FileRun(
       {
         queue: this.queue, checkpoints: this.checkpoints, state: this.state, controls: this.controls, models: this.models, metrics: this.metrics,

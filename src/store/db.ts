@@ -173,6 +173,8 @@ export interface RunRow {
   skippedSteps?: number;
   /** Why it failed, when it did. */
   error?: { kind: string; message: string };
+  /** The training config it ran with (dotted keys), for comparing runs (issue 14). */
+  config?: Record<string, unknown>;
 }
 
 export interface MetricRow {
@@ -448,6 +450,17 @@ export interface PreparingProgress {
 export type EventKind = 'failure' | 'fault' | 'restart' | 'crash' | 'deletion' | 'rollback' | 'warning';
 
 /** One entry of the event log: what happened, in one sentence, and what the person can do about it. */
+/** One saved change of the training config (issue 14): which fields, from what to what, when and by whom. */
+export interface ConfigChangeRow {
+  id?: number;
+  /** The model active when it was saved ('' before there is one). */
+  modelId: string;
+  time: number;
+  /** 'person' (the config editor, the CLI) or 'preset:<name>' (the defaults a model's preset brought). */
+  by: string;
+  changes: { field: string; from: unknown; to: unknown }[];
+}
+
 export interface EventRow {
   id?: number;
   at: number;
@@ -491,6 +504,7 @@ export class WorkbenchDb extends Dexie {
   versions!: EntityTable<VersionRow, 'id'>;
   evalSets!: EntityTable<EvalSetRow, 'id'>;
   evalResults!: EntityTable<EvalResultRow, 'id'>;
+  configHistory!: EntityTable<ConfigChangeRow, 'id'>;
 
   constructor(name = 'training-workbench') {
     super(name);
@@ -516,6 +530,7 @@ export class WorkbenchDb extends Dexie {
     });
     this.version(4).stores({ versions: 'id, modelId, checkpointId, [modelId+number]' });
     this.version(5).stores({ evalSets: '++id, modelId', evalResults: '++id, evalSetId, modelId, [evalSetId+step]' });
+    this.version(6).stores({ configHistory: '++id, modelId, time' });
   }
 }
 
