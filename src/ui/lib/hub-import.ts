@@ -49,6 +49,13 @@ export interface HubImportDeps {
 export const REQUIRED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json'] as const;
 export const OPTIONAL_FILES = ['generation_config.json', 'regime3-codebook.json'] as const;
 
+/**
+ * fetch past the browser's HTTP cache: the weights are stored in chunks already (a cached copy would double a 1.5 GB
+ * file on disk), a cached probe could give a stale ETag, and Chrome's cache rewrites an open-ended Range from its own
+ * partial entries.
+ */
+export const hubFetch: typeof fetch = (input, init) => fetch(input, { ...init, cache: 'no-store' });
+
 export const downloadId = (s: Pick<HubSource, 'hubUrl' | 'repo' | 'revision'>) => `${s.hubUrl}|${s.repo}|${s.revision}`;
 
 /** Checks the repo id, revision and token before any request; an error sentence, or null. */
@@ -102,7 +109,7 @@ function hubFolder(s: HubSource, sha: string, listing: ReadonlyMap<string, numbe
  * the index and every shard it names) and checks config.json and the weights' headers against each other, reading
  * only those bytes. Returns the download's row (not yet stored). Errors are HubImportErrors naming repo and file.
  */
-export async function planDownload(s: HubSource, fetchFn: typeof fetch = fetch, onPhase?: (p: HubProgress['phase']) => void): Promise<HubDownloadRow> {
+export async function planDownload(s: HubSource, fetchFn: typeof fetch = hubFetch, onPhase?: (p: HubProgress['phase']) => void): Promise<HubDownloadRow> {
   const bad = checkSource(s);
   if (bad) throw new HubImportError(bad);
   const accessToken = s.token || undefined;
@@ -175,7 +182,7 @@ function take(pieces: Uint8Array[], n: number): Uint8Array[] {
  */
 export async function downloadFiles(row: HubDownloadRow, token: string, deps: HubImportDeps): Promise<{ path: string; blob: Blob }[]> {
   const { store, signal } = deps;
-  const fetchFn = deps.fetch ?? fetch;
+  const fetchFn = deps.fetch ?? hubFetch;
   const s: HubSource = { hubUrl: row.hubUrl, repo: row.repo, revision: row.revision, token };
   const done = new Map<string, number>();
   for (const f of row.files) done.set(f.path, await store.received(row.id, f.path));
@@ -279,7 +286,7 @@ export async function runDownload(row: HubDownloadRow, token: string, deps: HubI
  */
 export async function importFromHub(s: HubSource, deps: HubImportDeps): Promise<string> {
   const phase = (p: HubProgress['phase']) => deps.onProgress?.({ phase: p, done: 0, total: 0, files: [] });
-  const row = await planDownload(s, deps.fetch ?? fetch, phase);
+  const row = await planDownload(s, deps.fetch ?? hubFetch, phase);
   const old = await deps.store.get(row.id);
   if (old) {
     const etags = new Map(old.files.map((f) => [f.path, f.etag]));
