@@ -7,7 +7,8 @@
  */
 import { validateStream } from '../engine/data/validate.ts';
 import { tokenizeExample } from '../engine/data/collate.ts';
-import { answerGreedy, evalSetMetrics, scoreAnswerTokens, type ExampleOutcome, type TokenScores } from '../engine/eval-set.ts';
+import { ANSWER_SLACK_TOKENS, evalSetMetrics, scoreAnswerTokensBatch, type ExampleOutcome, type TokenScores } from '../engine/eval-set.ts';
+import { greedyBatch } from '../engine/generate-batch.ts';
 import type { ChatMessage } from '../engine/types.ts';
 import type { EvalResultRow, EvalSetRow, WorkbenchDb } from '../store/db.ts';
 import type { Session } from './session.ts';
@@ -62,25 +63,48 @@ async function loadEvalSet(s: Session, set: EvalSetRow): Promise<EvalExample[]> 
   return out;
 }
 
-/** Scores every example of a loaded set with the session's current weights. */
+/** Examples scored and answered together: at most this many rows, and rows × (longest sequence) tokens at most EVAL_BATCH_TOKENS. */
+const EVAL_BATCH_ROWS = 32;
+const EVAL_BATCH_TOKENS = 4096;
+
+/** Batches of example indices of similar length (less padding), each within the row and token bounds. */
+export function evalBatches(lengths: readonly number[], maxRows = EVAL_BATCH_ROWS, maxTokens = EVAL_BATCH_TOKENS): number[][] {
+  const order = lengths.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);
+  const out: number[][] = [];
+  let cur: number[] = [];
+  for (const i of order) {
+    if (cur.length > 0 && (cur.length >= maxRows || (cur.length + 1) * lengths[i] > maxTokens)) (out.push(cur), (cur = []));
+    cur.push(i);
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+/** Scores every example of a loaded set with the session's current weights, a batch of examples at a time. */
 async function scoreSet(s: Session, examples: EvalExample[], beat: () => Promise<void>): Promise<Omit<EvalResultRow, 'evalSetId' | 'modelId' | 'step' | 'time' | 'ms' | 'timeShare'>> {
   const hook = s.lora && !s.lora.isMerged ? s.lora.hook() : undefined;
-  const outcomes: ExampleOutcome[] = [], scores: TokenScores[] = [];
-  for (const ex of examples) {
-    const sc = await scoreAnswerTokens(s.model, ex.ids, ex.trainMask, hook);
-    const r = await answerGreedy(s.model, ex.promptIds, ex.goldenTokens, {
-      processors: s.profile.logitsProcessors(s.tokenizer, ex.prompt).processors,
-      timeLimitMs: s.config.sampleTimeLimitMs,
+  const outcomes: ExampleOutcome[] = new Array(examples.length), scores: TokenScores[] = new Array(examples.length);
+  const lengths = examples.map((ex) => Math.max(ex.ids.length, ex.promptIds.length + ex.goldenTokens + ANSWER_SLACK_TOKENS));
+  for (const batch of evalBatches(lengths)) {
+    const rows = batch.map((i) => examples[i]);
+    const sc = await scoreAnswerTokensBatch(s.model, rows, hook);
+    const answers = await greedyBatch(s.model, rows.map((ex) => ({
+      ids: ex.promptIds, maxNewTokens: ex.goldenTokens + ANSWER_SLACK_TOKENS, processors: s.profile.logitsProcessors(s.tokenizer, ex.prompt).processors,
+    })), {
+      timeLimitMs: s.config.sampleTimeLimitMs * rows.length,
       eosTokenIds: [s.tokenizer.eosTokenId],
       decode: (ids) => s.tokenizer.decode(ids, { skipSpecialTokens: true }),
       forward: hook ? { linearHook: hook } : undefined,
     });
-    const lastUser = [...ex.prompt].reverse().find((m) => m.role === 'user')?.content ?? '';
-    outcomes.push({
-      prompt: lastUser, golden: ex.golden, answer: r.text, match: s.profile.compare(r.text, ex.golden).match,
-      loss: sc.goldenProb.length ? sc.nll / sc.goldenProb.length : 0, skill: ex.skill, difficulty: ex.difficulty,
+    batch.forEach((i, k) => {
+      const ex = examples[i], text = answers[k].text;
+      const lastUser = [...ex.prompt].reverse().find((m) => m.role === 'user')?.content ?? '';
+      outcomes[i] = {
+        prompt: lastUser, golden: ex.golden, answer: text, match: s.profile.compare(text, ex.golden).match,
+        loss: sc[k].goldenProb.length ? sc[k].nll / sc[k].goldenProb.length : 0, skill: ex.skill, difficulty: ex.difficulty,
+      };
+      scores[i] = sc[k];
     });
-    scores.push(sc);
     await beat();
   }
   const m = evalSetMetrics(outcomes, scores);

@@ -1,12 +1,11 @@
 /**
- * Scoring one example of a fixed eval set (issue 13): teacher-forced over the golden answer (per answer token the
- * probability given to the golden token, whether it was the top one, and its negative log-likelihood) and a greedy
- * answer capped at the golden answer's length + 16 tokens; then the set's metrics (exact match, mean answer-token loss,
- * expected calibration error, accuracy per skill and difficulty). Pure engine: the caller supplies tokens and compare.
+ * Scoring a fixed eval set's examples (issue 13), a padded batch at a time: teacher-forced over the golden answer (per
+ * answer token the probability given to the golden token, whether it was the top one, and its negative log-likelihood);
+ * the greedy answers, capped at the golden answer's length + ANSWER_SLACK_TOKENS, come from generate-batch.ts; then the
+ * set's metrics (exact match, mean answer-token loss, expected calibration error, accuracy per skill and difficulty).
+ * Pure engine: the caller supplies tokens and compare.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { generate, type DecodingModel, type GenerateParams } from './generate.ts';
-import { singleSequence } from './model.ts';
 import { expectedCalibrationError } from './calibration.ts';
 import type { CausalLM, LinearHook } from './types.ts';
 
@@ -24,49 +23,68 @@ export interface TokenScores {
   nll: number;
 }
 
+/** One sequence to score: its token ids and which of them are the answer (1). */
+export interface ScoredSequence {
+  ids: Int32Array;
+  trainMask: Uint8Array;
+}
+
 /**
- * Teacher-forced scores of the tokens `ids[t]` with `trainMask[t] = 1` (the answer), each predicted from `ids[0..t)`.
- * One forward; the head runs only on the answer's positions, in chunks.
+ * Teacher-forced scores of the tokens `ids[t]` with `trainMask[t] = 1` (the answer), each predicted from `ids[0..t)`,
+ * for several sequences at once: one right-padded forward (padding is its own segment 0, attended by nobody); the head
+ * runs only on the answers' positions, in chunks.
  */
-export async function scoreAnswerTokens(model: CausalLM, ids: Int32Array, trainMask: Uint8Array, hook?: LinearHook): Promise<TokenScores> {
-  const rows: number[] = [], golden: number[] = [];
-  for (let t = 1; t < ids.length; t++) if (trainMask[t] === 1) (rows.push(t - 1), golden.push(ids[t]));
-  const M = rows.length;
-  const goldenProb = new Float32Array(M), top = new Uint8Array(M);
-  if (M === 0) return { goldenProb, top, nll: 0 };
-  const h = tf.tidy(() => {
-    const x = singleSequence(ids);
-    const hid = model.hidden(x, { linearHook: hook }); // [1, T, H]
-    return tf.gather(tf.reshape(hid, [ids.length, hid.shape[2]]), tf.tensor1d(rows, 'int32')) as tf.Tensor2D; // [M, H]
+export async function scoreAnswerTokensBatch(model: CausalLM, seqs: readonly ScoredSequence[], hook?: LinearHook): Promise<TokenScores[]> {
+  const B = seqs.length, T = Math.max(1, ...seqs.map((q) => q.ids.length));
+  const rows: number[] = [], golden: number[] = [], owner: number[] = [];
+  const ids = new Int32Array(B * T), positions = new Int32Array(B * T), segments = new Int32Array(B * T);
+  seqs.forEach((q, b) => {
+    for (let t = 0; t < q.ids.length; t++) (ids[b * T + t] = q.ids[t], (positions[b * T + t] = t), (segments[b * T + t] = 1));
+    for (let t = 1; t < q.ids.length; t++) if (q.trainMask[t] === 1) (rows.push(b * T + t - 1), golden.push(q.ids[t]), owner.push(b));
   });
-  let nll = 0;
+  const scores = seqs.map((q) => {
+    const n = q.trainMask.reduce((k, m, t) => k + (t > 0 && m === 1 ? 1 : 0), 0);
+    return { goldenProb: new Float32Array(n), top: new Uint8Array(n), nll: 0 };
+  });
+  const M = rows.length;
+  if (M === 0) return scores;
+  const h = tf.tidy(() => {
+    const x = {
+      inputIds: tf.tensor2d(ids, [B, T], 'int32'), positionIds: tf.tensor2d(positions, [B, T], 'int32'), segmentIds: tf.tensor2d(segments, [B, T], 'int32'),
+    };
+    const hid = model.hidden(x, { linearHook: hook }); // [B, T, H]
+    return tf.gather(tf.reshape(hid, [B * T, hid.shape[2]]), tf.tensor1d(rows, 'int32')) as tf.Tensor2D; // [M, H]
+  });
+  const filled = new Int32Array(B);
   try {
     for (let s = 0; s < M; s += HEAD_ROWS) {
       const e = Math.min(M, s + HEAD_ROWS);
       const g = golden.slice(s, e);
       const head = model.headWeight(), V = head.shape[1];
       const out = tf.tidy(() => {
-        const logp = tf.logSoftmax(tf.matMul(tf.slice(h, [s, 0], [e - s, h.shape[1]]), head)); // [c, V]
-        const picked = tf.sum(tf.mul(logp, tf.cast(tf.oneHot(tf.tensor1d(g, 'int32'), V), 'float32')), 1); // [c]
-        return tf.concat([picked, tf.cast(tf.argMax(logp, 1), 'float32')]); // [2c]
+        const logits = tf.matMul(tf.slice(h, [s, 0], [e - s, h.shape[1]]), head); // [c, V]
+        const at = tf.tensor1d(g.map((id, i) => i * V + id), 'int32');
+        const picked = tf.sub(tf.gather(tf.reshape(logits, [-1]), at), tf.logSumExp(logits, 1)); // log p(golden) [c]
+        return tf.concat([picked, tf.cast(tf.argMax(logits, 1), 'float32')]); // [2c]
       });
       const v = await out.data();
       out.dispose();
       for (let i = 0; i < e - s; i++) {
-        goldenProb[s + i] = Math.exp(v[i]);
-        top[s + i] = v[e - s + i] === g[i] ? 1 : 0;
-        nll -= v[i];
+        const sc = scores[owner[s + i]], k = filled[owner[s + i]]++;
+        sc.goldenProb[k] = Math.exp(v[i]);
+        sc.top[k] = v[e - s + i] === g[i] ? 1 : 0;
+        sc.nll -= v[i];
       }
     }
   } finally {
     h.dispose();
   }
-  return { goldenProb, top, nll };
+  return scores;
 }
 
-/** Greedy answer after `promptIds`, at most the golden answer's token count + ANSWER_SLACK_TOKENS. */
-export function answerGreedy(model: DecodingModel, promptIds: readonly number[], goldenTokens: number, opts: Omit<GenerateParams, 'maxNewTokens' | 'temperature'>) {
-  return generate(model, promptIds, { ...opts, temperature: 0, maxNewTokens: goldenTokens + ANSWER_SLACK_TOKENS });
+/** scoreAnswerTokensBatch of one sequence. */
+export async function scoreAnswerTokens(model: CausalLM, ids: Int32Array, trainMask: Uint8Array, hook?: LinearHook): Promise<TokenScores> {
+  return (await scoreAnswerTokensBatch(model, [{ ids, trainMask }], hook))[0];
 }
 
 /** One example's outcome, as kept with the result (its answer is inspectable). */

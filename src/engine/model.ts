@@ -44,11 +44,21 @@ export interface ForwardOptions {
   recompute?: { params: ReadonlyMap<string, tf.Variable> };
 }
 
-/** Per-layer keys and values of the tokens seen so far, batch 1: k[i], v[i] are [1, nKV, length, hd]. */
+/** New tokens for Qwen3Model.decodeBatch: `batch` rows, row-major. */
+export interface DecodeInputs {
+  batch: number;
+  ids: Int32Array;
+  positions: Int32Array;
+  segments: Int32Array;
+}
+
+/** Per-layer keys and values of the tokens seen so far: k[i], v[i] are [B, nKV, length, hd]. */
 export interface KvCache {
   k: tf.Tensor4D[];
   v: tf.Tensor4D[];
   length: number;
+  /** Segment ids [B, length] of the cached positions (0: left padding of a batch); absent while every one is live. */
+  segmentIds?: tf.Tensor2D;
 }
 
 export const EMBED = 'model.embed_tokens.weight';
@@ -344,7 +354,7 @@ export class Qwen3Model implements CausalLM {
     return tf.reshape(this.linear(p + 'down_proj.weight', act as tf.Tensor2D, lin), [B, T, H]);
   }
 
-  /** Shared trunk: embeddings → blocks → final norm. `cache` (batch 1) supplies and collects keys/values. */
+  /** Shared trunk: embeddings → blocks → final norm. `cache` supplies and collects keys/values. */
   private trunk(x: ForwardInputs, opts: ForwardOptions, cache?: KvCache): { h: tf.Tensor3D; k: tf.Tensor4D[]; v: tf.Tensor4D[] } {
     const lin: Linears = { hook: opts.linearHook, frozen: opts.frozenBase };
     const c = this.cfg;
@@ -357,9 +367,9 @@ export class Qwen3Model implements CausalLM {
     let h = tf.reshape(embed(this.w(EMBED) as tf.Tensor2D, tf.reshape(x.inputIds, [B * T])), [B, T, c.hiddenSize]) as tf.Tensor3D;
     const offset = cache?.length ?? 0;
     const [cos, sin] = rotary(x.positionIds, offset + T, c.headDim, c.ropeTheta);
-    const segK = cache ? (tf.ones([1, offset + T], 'int32') as tf.Tensor2D) : x.segmentIds;
+    const segK = offset > 0 ? tf.concat([cache?.segmentIds ?? tf.ones([B, offset], 'int32'), x.segmentIds], 1) as tf.Tensor2D : x.segmentIds;
     // The fused attention (webgpu, training) takes the segment ids and never builds the [B, 1, T, T] mask.
-    const mask = !cache && fusedKernelsActive() ? x.segmentIds : attentionMask(cache ? (tf.ones([1, T], 'int32') as tf.Tensor2D) : x.segmentIds, segK, offset);
+    const mask = !cache && fusedKernelsActive() ? x.segmentIds : attentionMask(x.segmentIds, segK, offset);
     const ks: tf.Tensor4D[] = [], vs: tf.Tensor4D[] = [];
     for (let i = 0; i < c.numHiddenLayers; i++) {
       if (opts.recompute && !cache) {
@@ -446,21 +456,40 @@ export class Qwen3Model implements CausalLM {
    * the cache grows in place (its old tensors are disposed).
    */
   decode(ids: readonly number[], cache: KvCache, opts: ForwardOptions = {}): tf.Tensor1D {
-    if (ids.length === 0) throw new Error('Qwen3Model.decode: no token ids given');
-    checkTokenIds(ids, this.cfg.vocabSize);
     const T = ids.length, L = cache.length;
+    const x = { batch: 1, ids: Int32Array.from(ids), positions: Int32Array.from({ length: T }, (_, i) => L + i), segments: new Int32Array(T).fill(1) };
+    const logits = this.decodeBatch(x, cache, opts);
+    const row = tf.reshape(logits, [this.cfg.vocabSize]) as tf.Tensor1D;
+    logits.dispose();
+    return row;
+  }
+
+  /**
+   * decode() for a batch: `batch` rows of T new tokens each (row-major) after the cached positions, rows left-padded
+   * (segment 0 marks padding, which no live position attends; position ids count each row's own tokens). Returns the
+   * logits [B, V] of the last column; the cache (its segment ids included) grows in place.
+   */
+  decodeBatch(x: DecodeInputs, cache: KvCache, opts: ForwardOptions = {}): tf.Tensor2D {
+    const B = x.batch, T = x.ids.length / B;
+    if (!(T >= 1 && Number.isInteger(T))) throw new Error('Qwen3Model.decode: no token ids given');
+    if (x.positions.length !== B * T || x.segments.length !== B * T) throw new Error('Qwen3Model.decode: ids, positions and segments differ in length');
+    if (cache.length > 0 && cache.k[0].shape[0] !== B) throw new Error(`Qwen3Model.decode: batch ${B} after a cache of batch ${cache.k[0].shape[0]}`);
+    checkTokenIds(x.ids, this.cfg.vocabSize);
+    const L = cache.length, H = this.cfg.hiddenSize;
     const out = tf.tidy(() => {
-      const inputIds = tf.tensor2d(Int32Array.from(ids), [1, T], 'int32');
-      const positionIds = tf.tensor2d(Int32Array.from({ length: T }, (_, i) => L + i), [1, T], 'int32');
-      const segmentIds = tf.ones([1, T], 'int32') as tf.Tensor2D;
-      const r = this.trunk({ inputIds, positionIds, segmentIds }, opts, cache);
-      const last = tf.reshape(tf.slice(r.h, [0, T - 1, 0], [1, 1, this.cfg.hiddenSize]), [1, this.cfg.hiddenSize]);
-      return { logits: tf.reshape(tf.matMul(last, this.headWeight()), [this.cfg.vocabSize]) as tf.Tensor1D, k: r.k, v: r.v };
+      const segmentIds = tf.tensor2d(x.segments, [B, T], 'int32');
+      const inputs = { inputIds: tf.tensor2d(x.ids, [B, T], 'int32'), positionIds: tf.tensor2d(x.positions, [B, T], 'int32'), segmentIds };
+      const r = this.trunk(inputs, opts, cache);
+      const last = tf.reshape(tf.slice(r.h, [0, T - 1, 0], [B, 1, H]), [B, H]);
+      // Batch 1 never pads: its cache keeps no segment ids (every position live).
+      const seg = cache.segmentIds || B > 1 ? (L > 0 ? tf.concat([cache.segmentIds ?? tf.ones([B, L], 'int32'), segmentIds], 1) : segmentIds) : undefined;
+      return { logits: tf.matMul(last, this.headWeight()) as tf.Tensor2D, k: r.k, v: r.v, seg };
     });
     disposeKvCache(cache);
     cache.k = out.k;
     cache.v = out.v;
     cache.length = L + T;
+    if (out.seg) cache.segmentIds = out.seg as tf.Tensor2D;
     return out.logits;
   }
 
@@ -487,9 +516,11 @@ export class Qwen3Model implements CausalLM {
 /** Frees a KV cache's tensors and empties it. */
 export function disposeKvCache(cache: KvCache): void {
   for (const t of [...cache.k, ...cache.v]) t.dispose();
+  cache.segmentIds?.dispose();
   cache.k = [];
   cache.v = [];
   cache.length = 0;
+  cache.segmentIds = undefined;
 }
 
 /** ForwardInputs of one unpadded sequence (batch 1, positions 0..T-1, one segment). Caller disposes. */

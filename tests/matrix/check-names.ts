@@ -15,6 +15,7 @@ export const CHECK_NAMES = [
   'no tensor growth across growSlots after resizeVocab',
   'no tensor growth across LoraAdapter create and dispose',
   'no tensor growth across resume then dispose',
+  'batched eval equals one example at a time',
 ] as const;
 
 export type CheckName = (typeof CHECK_NAMES)[number];

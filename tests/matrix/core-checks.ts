@@ -13,6 +13,9 @@ import { LoraAdapter } from '../../src/engine/lora.ts';
 import { readSnapshot, runJob, type JobResult, type LogMetrics, type SnapshotData, type TrainHooks, type TrainJob } from '../../src/engine/train.ts';
 import type { TrainConfig } from '../../src/engine/config/train-config.ts';
 import { TrainingError } from '../../src/engine/errors.ts';
+import { scoreAnswerTokens, scoreAnswerTokensBatch } from '../../src/engine/eval-set.ts';
+import { generate } from '../../src/engine/generate.ts';
+import { greedyBatch } from '../../src/engine/generate-batch.ts';
 import type { ExampleSource, ForwardInputs, TokenizedExample } from '../../src/engine/types.ts';
 import {
   PAD, byteDifferences, bytesOfAll, maxAbsDiff, memoryCounts, showCounts, sourceOf, syntheticExamples,
@@ -524,6 +527,37 @@ export async function noGrowthAcrossResumeAndDispose(): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------- evaluation in batches
+
+/**
+ * The fixed eval sets score and answer a padded batch of examples at a time: the batch must give each example what it
+ * gets alone (teacher-forced p(golden) and top-1; the greedy answer with its per-row cap), and free what it made.
+ */
+export async function batchedEvalEqualsOneByOne(): Promise<void> {
+  const model = Qwen3Model.random(modelConfig, 11);
+  const start = memoryCounts();
+  try {
+    const rows = [[1, 5, 9], [1, 7, 8, 9, 10, 11, 12], [1, 20, 21, 22, 23]];
+    const seqs = rows.map((r) => ({ ids: Int32Array.from([...r, 30, 31, 32]), trainMask: Uint8Array.from([...r.map(() => 0), 1, 1, 1]) }));
+    const batch = await scoreAnswerTokensBatch(model, seqs);
+    for (let i = 0; i < seqs.length; i++) {
+      const one = await scoreAnswerTokens(model, seqs[i].ids, seqs[i].trainMask);
+      const d = maxAbsDiff(batch[i].goldenProb, one.goldenProb).max;
+      ensure(d < 1e-4, () => `example ${i}: batched p(golden) differs from scoring it alone by ${d}`);
+      ensure(batch[i].top.join() === one.top.join(), () => `example ${i}: batched top-1 ${batch[i].top.join()} ≠ alone ${one.top.join()}`);
+    }
+    const decode = (ids: readonly number[]) => ids.join(' ');
+    const answers = await greedyBatch(model, rows.map((ids, i) => ({ ids, maxNewTokens: 3 + i })), { eosTokenIds: [], decode });
+    for (let i = 0; i < rows.length; i++) {
+      const alone = await generate(model, rows[i], { maxNewTokens: 3 + i, temperature: 0, eosTokenIds: [], decode });
+      ensure(answers[i].text === alone.text, () => `prompt ${i}: the batch answered "${answers[i].text}", alone "${alone.text}"`);
+    }
+    ensureSameCounts('batched eval', start, memoryCounts());
+  } finally {
+    model.dispose();
+  }
+}
+
 // ---------------------------------------------------------------- the matrix
 
 const RUN: Record<CheckName, (ctx: CheckContext) => Promise<void>> = {
@@ -540,6 +574,7 @@ const RUN: Record<CheckName, (ctx: CheckContext) => Promise<void>> = {
   'no tensor growth across growSlots after resizeVocab': noGrowthAcrossGrowSlots,
   'no tensor growth across LoraAdapter create and dispose': noGrowthAcrossLora,
   'no tensor growth across resume then dispose': noGrowthAcrossResumeAndDispose,
+  'batched eval equals one example at a time': batchedEvalEqualsOneByOne,
 };
 
 /** Every check, in the order of CHECK_NAMES; a name is what a failing cell reads like after its backend. */

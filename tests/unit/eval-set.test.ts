@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Qwen3Model, singleSequence } from '../../src/engine/model.ts';
-import { ANSWER_SLACK_TOKENS, answerGreedy, evalSetMetrics, scoreAnswerTokens, type ExampleOutcome } from '../../src/engine/eval-set.ts';
+import { evalSetMetrics, scoreAnswerTokens, scoreAnswerTokensBatch, type ExampleOutcome } from '../../src/engine/eval-set.ts';
+import { generate } from '../../src/engine/generate.ts';
+import { greedyBatch } from '../../src/engine/generate-batch.ts';
 import { TINY_CONFIG } from './daemon-fixture.ts';
 
 beforeAll(async () => {
@@ -31,10 +33,54 @@ describe('eval-set scoring', () => {
     model.dispose();
   });
 
-  it('caps a greedy answer at the golden length + 16 tokens', async () => {
-    const model = Qwen3Model.random(TINY_CONFIG, 6);
-    const r = await answerGreedy(model, [256, 10, 11], 3, { eosTokenIds: [], decode: (ids) => ids.join(' ') });
-    expect(r.ids.length).toBe(3 + ANSWER_SLACK_TOKENS);
+  it('scores sequences of different lengths in one padded batch as it scores each alone', async () => {
+    const model = Qwen3Model.random(TINY_CONFIG, 7);
+    const seqs = [
+      { ids: Int32Array.from([256, 10, 11, 40, 41]), trainMask: Uint8Array.from([0, 0, 0, 1, 1]) },
+      { ids: Int32Array.from([256, 12, 13, 14, 15, 16, 50, 51, 52, 258]), trainMask: Uint8Array.from([0, 0, 0, 0, 0, 0, 1, 1, 1, 1]) },
+      { ids: Int32Array.from([256, 20, 60]), trainMask: Uint8Array.from([0, 0, 1]) },
+    ];
+    const before = tf.memory().numTensors;
+    const batch = await scoreAnswerTokensBatch(model, seqs);
+    expect(tf.memory().numTensors).toBe(before);
+    for (let i = 0; i < seqs.length; i++) {
+      const one = await scoreAnswerTokens(model, seqs[i].ids, seqs[i].trainMask);
+      expect(batch[i].goldenProb.length).toBe(one.goldenProb.length);
+      for (let k = 0; k < one.goldenProb.length; k++) expect(batch[i].goldenProb[k]).toBeCloseTo(one.goldenProb[k], 5);
+      expect(Array.from(batch[i].top)).toEqual(Array.from(one.top));
+      expect(batch[i].nll).toBeCloseTo(one.nll, 4);
+    }
+    model.dispose();
+  });
+
+  it('answers a batch of prompts greedily exactly as generate() answers each alone: caps, end tokens and processors per row', async () => {
+    const model = Qwen3Model.random(TINY_CONFIG, 8);
+    const decode = (ids: readonly number[]) => ids.join(' ');
+    const prompts = [[256, 10, 11], [256, 30, 31, 32, 33, 34, 35], [256, 70]];
+    // An end token the model really emits: the third token of prompt 1's free answer.
+    const free = await generate(model, prompts[1], { maxNewTokens: 6, temperature: 0, eosTokenIds: [], decode });
+    const eos = free.ids[2];
+    const banFirst = (_: readonly number[], logits: Float32Array) => {
+      const out = logits.slice();
+      out[out.indexOf(Math.max(...out))] = -Infinity; // never the top token: a processor that changes the answer
+      return out;
+    };
+    const rows = [
+      { ids: prompts[0], maxNewTokens: 5 },
+      { ids: prompts[1], maxNewTokens: 9 },
+      { ids: prompts[2], maxNewTokens: 4, processors: [banFirst] },
+    ];
+    const before = tf.memory().numTensors;
+    const batch = await greedyBatch(model, rows, { eosTokenIds: [eos], decode });
+    expect(tf.memory().numTensors).toBe(before);
+    for (let i = 0; i < rows.length; i++) {
+      const alone = await generate(model, rows[i].ids, { maxNewTokens: rows[i].maxNewTokens, temperature: 0, eosTokenIds: [eos], decode, processors: rows[i].processors });
+      expect(batch[i].ids).toEqual(alone.ids);
+      expect(batch[i].text).toBe(alone.text);
+      expect(batch[i].stopReason).toBe(alone.stopReason);
+    }
+    expect(batch[1].stopReason).toBe('eos');
+    expect(batch[1].ids.length).toBeLessThanOrEqual(2);
     model.dispose();
   });
 
