@@ -27,6 +27,7 @@ export async function drawEvalSet(db: WorkbenchDb, itemId: number, modelId: stri
   const item = await db.queue.get(itemId);
   if (!item) return { refused: `Queue item ${itemId} does not exist.` };
   if (item.evalDrawn) return { refused: `${item.name} already gave an eval set.` };
+  if (item.mix) return { refused: `${item.name} is a mix: draw the eval set from one of its files before mixing them.` };
   if (item.status !== 'queued' || item.progress.fileStep > 0 || !item.report) return { refused: `${item.name} is not a queued file that has not started training: its examples are fixed once it starts.` };
   const file = await db.files.get(item.fileId);
   if (!file) return { refused: `The stored file of ${item.name} is missing.` };
