@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { defineConfig, type Plugin, type Connect } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { workbenchPwa } from './pwa.config.ts';
 
 const require = createRequire(import.meta.url);
 /** Folder of @tensorflow/tfjs-backend-wasm's *.wasm files; the trainer worker calls setWasmPaths(TFJS_WASM_PATH). */
@@ -41,7 +42,8 @@ function tfjsWasm(): Plugin {
 export default defineConfig({
   // 'mpa': a missing file is a 404, not index.html (model folders probe optional files such as model.safetensors.index.json).
   appType: 'mpa',
-  plugins: [svelte(), tfjsWasm()],
+  // workbenchPwa: the offline service worker and the web manifest (pwa.config.ts; issue 16).
+  plugins: [svelte(), tfjsWasm(), workbenchPwa()],
   server: { headers: isolationHeaders },
   preview: { headers: isolationHeaders },
   worker: { format: 'es' },

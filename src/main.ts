@@ -1,6 +1,7 @@
 // Page entry: starts the workbench (store, validator worker, supervised trainer worker that takes the cross-tab
 // training lock, the daemon's API; src/daemon/start.ts) and mounts the page on it.
-import { startWorkbench } from './daemon/start.ts';
+import { BUNDLED_MODEL, startWorkbench } from './daemon/start.ts';
+import { startServiceWorker } from './ui/lib/service-worker.svelte.ts';
 import type { TrainerRole } from './workers/trainer.worker.ts';
 import { backendFromSearch } from './ui/lib/backend-param.ts';
 import { mountWorkbench } from './ui/mount.ts';
@@ -8,6 +9,8 @@ import { CheckpointStore } from './store/checkpoints.ts';
 import type { WorkbenchState } from './ui/state/workbench.svelte.ts';
 import type { AskFn } from './ui/lib/chat.ts';
 
+// Offline after one visit (issue 16): the service worker caches the build and the bundled model.
+startServiceWorker([BUNDLED_MODEL.ref]);
 const param = backendFromSearch(location.search);
 const testHooks = new URLSearchParams(location.search).get('test-hooks') === '1';
 let state: WorkbenchState | undefined;

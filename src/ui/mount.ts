@@ -4,6 +4,7 @@ import { mount } from 'svelte';
 import type { WorkbenchApi } from '../daemon/api.ts';
 import type { WorkbenchDb } from '../store/db.ts';
 import App from './App.svelte';
+import UpdatePrompt from './components/UpdatePrompt.svelte';
 import type { AskFn } from './lib/chat.ts';
 import { WorkbenchState } from './state/workbench.svelte.ts';
 import './app.css';
@@ -35,5 +36,6 @@ export async function mountWorkbench(target: HTMLElement, api: WorkbenchApi, db:
     target,
     props: { api, state, db, ask: opts.ask, backendOverride: opts.backendOverride, startupNotice: opts.backendParamError ?? '', limits: { deviceBytes: DEFAULT_DEVICE_BYTES, deviceLabel: a.label, maxStorageBufferBindingSize: a.maxStorageBufferBindingSize } },
   });
+  mount(UpdatePrompt, { target: document.body }); // a new build waiting, or offline ready (issue 16)
   return state;
 }
