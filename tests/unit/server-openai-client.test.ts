@@ -6,7 +6,7 @@
  * `model_not_found`, never an answer from the active model).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI, { AuthenticationError, NotFoundError } from 'openai';
 import { RemoteClient } from '../../src/remote/client.ts';
@@ -33,9 +33,11 @@ function negateFinalNorm(dir: string): void {
 
 beforeAll(async () => {
   const root = tempDir('node-openai-');
-  const varied = await makeTinyModelFolder(join(root, 'm0'), 0);
-  negateFinalNorm(varied);
+  // two models that answer differently: one random tiny model, and a copy of it with the final norm negated
   const other = await makeTinyModelFolder(join(root, 'm1'), 1);
+  const varied = join(root, 'm0');
+  cpSync(other, varied, { recursive: true });
+  negateFinalNorm(varied);
   node = await startTestNode(join(root, 'data'), { maxTokens: 12 });
   const admin = new RemoteClient({ baseUrl: node.url, adminKey: ADMIN });
   await admin.registerModel({ id: 'tiny-a', source: varied });
@@ -83,8 +85,8 @@ describe('the OpenAI client against the inference node', () => {
   });
 
   it('answers with the model named, not the active one', async () => {
-    const a = await client.chat.completions.create({ model: 'tiny-a', messages, max_tokens: 8, temperature: 0 });
-    const b = await client.chat.completions.create({ model: 'tiny-b', messages, max_tokens: 8, temperature: 0 });
+    const a = await client.chat.completions.create({ model: 'tiny-a', messages, max_tokens: 6, temperature: 0 });
+    const b = await client.chat.completions.create({ model: 'tiny-b', messages, max_tokens: 6, temperature: 0 });
     expect(b.model).toBe('tiny-b');
     expect(b.choices[0].message.content).not.toBe(a.choices[0].message.content);
   });
