@@ -115,6 +115,28 @@ describe('hub import', () => {
     expect(Buffer.from(await blob!.arrayBuffer()).equals(Buffer.from(w))).toBe(true);
   });
 
+  it('the mock hub answers as the Hub does: HEAD with a redirect and X-Linked-Size, ranges, CORS preflight and CORP', async () => {
+    const resolve = `${hub.url}/tiny/single/resolve/main/model.safetensors`;
+    const head = await fetch(resolve, { method: 'HEAD', redirect: 'manual' });
+    expect(head.status).toBe(302);
+    expect(Number(head.headers.get('X-Linked-Size'))).toBe(tiny['model.safetensors'].length);
+    expect(head.headers.get('X-Linked-ETag')).toBe(head.headers.get('ETag'));
+    expect(head.headers.get('Location')).toMatch(/^\/cdn\//);
+    const part = await fetch(resolve, { headers: { Range: 'bytes=10-19' } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('Content-Range')).toBe(`bytes 10-19/${tiny['model.safetensors'].length}`);
+    expect(Buffer.from(await part.arrayBuffer()).equals(Buffer.from(tiny['model.safetensors'].subarray(10, 20)))).toBe(true);
+    const small = await fetch(`${hub.url}/tiny/single/resolve/main/config.json`, { method: 'HEAD', redirect: 'manual' });
+    expect(small.status).toBe(200);
+    expect(small.headers.get('Cross-Origin-Resource-Policy')).toBe('cross-origin');
+    const pre = await fetch(resolve, { method: 'OPTIONS', headers: { Origin: 'http://127.0.0.1:1', 'Access-Control-Request-Headers': 'authorization,range' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('Access-Control-Allow-Headers')).toMatch(/Authorization.*Range/);
+    expect(pre.headers.get('Access-Control-Expose-Headers')).toMatch(/X-Linked-Size/);
+    expect((await fetch(`${hub.url}/tiny/single/resolve/main/nope.bin`)).headers.get('X-Error-Code')).toBe('EntryNotFound');
+    expect((await fetch(`${hub.url}/api/models/tiny/none`)).status).toBe(404);
+  });
+
   it('keeps the Hub token out of backups (the hub URL is backed up)', async () => {
     const db = newDb();
     await saveHubUrl(db, 'http://127.0.0.1:1234/');
