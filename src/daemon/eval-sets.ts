@@ -115,7 +115,7 @@ export class EvalSetRunner {
   private loaded = new Map<number, EvalExample[]>();
   private loadedFor: Session | null = null;
   private readonly startedAt = Date.now();
-  /** Wall time spent in evals since the runner began (this trainer's life). */
+  /** Wall time spent in evals and evolution snapshots since the runner began (this trainer's life). */
   private spentMs = 0;
   private readonly lastMs = new Map<number, number>();
   /** `${evalSetId}:${step}` evaluated by this runner. */
@@ -123,7 +123,12 @@ export class EvalSetRunner {
 
   constructor(private readonly db: WorkbenchDb) {}
 
-  /** Share of wall time spent in evals so far. */
+  /** Counts time spent evaluating elsewhere (evolution snapshots) against the budget. */
+  spend(ms: number): void {
+    this.spentMs += ms;
+  }
+
+  /** Share of wall time spent in evals (and snapshots) so far. */
   get timeShare(): number {
     return this.spentMs / Math.max(1, Date.now() - this.startedAt);
   }

@@ -1,6 +1,8 @@
 /**
  * Evolution snapshots (issue 13): a few fixed prompts answered greedily at the global steps of `evolutionSchedule`,
- * between steps, each within sampleTimeLimitMs and followed by a heartbeat, so training never stalls; stored as
+ * between steps, as one batch within sampleTimeLimitMs a prompt and followed by a heartbeat, so training never stalls;
+ * their time counts in the eval time budget (`spent`, the trainer's EvalSetRunner) but a due snapshot is never put
+ * off (the viewer compares fixed steps); stored as
  * sample rows of kind 'evolution'. The prompts are the first `evolutionPrompts` held-out chats of the file trained
  * when the model's first snapshot is due, and are read back from the stored rows after (a reload keeps them fixed).
  */
@@ -9,7 +11,7 @@ import type { TrainConfig } from '../engine/config/train-config.ts';
 import type { ChatMessage } from '../engine/types.ts';
 import type { SampleRow } from '../store/db.ts';
 import type { MetricsRepo } from '../store/state.ts';
-import { sampleAnswer } from './sample.ts';
+import { sampleAnswers } from './sample.ts';
 import type { Session } from './session.ts';
 
 type Chat = { prompt: ChatMessage[]; golden: string };
@@ -23,6 +25,7 @@ export class EvolutionSnapshots {
   constructor(
     private readonly cfg: Pick<TrainConfig, 'evolutionPrompts' | 'evolutionSchedule'>,
     private readonly repo: { evolution: MetricsRepo['evolution']; addSample(row: SampleRow): Promise<unknown> },
+    private readonly spent: (ms: number) => void = () => {},
   ) {
     this.schedule = parseEvolutionSchedule(cfg.evolutionSchedule);
   }
@@ -34,11 +37,11 @@ export class EvolutionSnapshots {
     const stored = await this.repo.evolution(s.modelRow.id);
     if (stored.some((r) => r.step === step)) return; // taken before a restart
     this.prompts ??= fixedPrompts(stored) ?? heldOut.slice(0, this.cfg.evolutionPrompts);
-    for (const [promptIndex, chat] of this.prompts.entries()) {
-      const row = await sampleAnswer(s, chat, { step, itemId });
-      await this.repo.addSample({ ...row, kind: 'evolution', promptIndex, messages: chat.prompt });
-      await beat();
-    }
+    const t0 = Date.now();
+    const rows = await sampleAnswers(s, this.prompts, { step, itemId });
+    for (const [promptIndex, row] of rows.entries()) await this.repo.addSample({ ...row, kind: 'evolution', promptIndex, messages: this.prompts[promptIndex].prompt });
+    this.spent(Date.now() - t0);
+    await beat();
   }
 }
 

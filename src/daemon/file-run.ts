@@ -37,6 +37,8 @@ export interface FileRunDeps {
   hasChats(): boolean;
   /** Evaluates the model's eval sets at `step` between steps (the daemon's EvalSetRunner); `beat` keeps the heartbeat. */
   evalAt?(s: Session, step: number, reason: EvalReason, beat: () => Promise<void>): Promise<void>;
+  /** Counts time spent in evolution snapshots against the same eval time budget. */
+  evalSpent?(ms: number): void;
   /** Observer of every step (tests send controls mid-file). */
   onStep?(m: StepMetrics, item: QueueItemRow): void | Promise<void>;
   /** Told once the first step has run on the device (the state leaves `preparing`). */
@@ -105,7 +107,7 @@ export class FileRun {
     this.evolution = new EvolutionSnapshots(cfg, {
       evolution: (modelId) => d.metrics.evolution(modelId),
       addSample: (row) => this.guard.write('an evolution snapshot', () => d.metrics.addSample(row)),
-    });
+    }, (ms) => d.evalSpent?.(ms));
   }
 
   /** Why training stopped for a full disk, or null. */

@@ -428,6 +428,7 @@ export class TrainingLoop {
         answerChats: (sess) => this.drainChats(sess),
         hasChats: () => this.chats.length > 0,
         evalAt: (sess, step, reason, beat) => this.evals.evaluate(sess, step, reason, beat),
+        evalSpent: (ms) => this.evals.spend(ms),
         onStep: this.o.onStep,
         faultPoint: this.o.faultPoint,
         injectNonFinite: () => this.takeForcedNonFinite(),
