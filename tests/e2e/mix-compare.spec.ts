@@ -9,6 +9,8 @@ let page: Page;
 test.beforeAll(async ({ browser }) => {
   page = await browser.newPage();
 });
+/** The panels under test are on the training tab (the config editor may have left another one shown). */
+const trainingTab = () => page.evaluate(() => void (location.hash = 'training'));
 test.afterAll(async () => {
   await page.close();
 });
@@ -16,6 +18,7 @@ test.afterAll(async () => {
 test('a 70 / 30 mix trains and resumes after a reload', async () => {
   await page.goto('/?backend=wasm');
   await setConfig(page, { ...FAST, saveSteps: '2' });
+  await trainingTab();
   await page.getByTestId('btn-pause').click(); // nothing starts while the mix is made
   await expect(page.getByTestId('daemon-state')).toHaveAttribute('data-state', 'paused', { timeout: 60_000 });
   await dropFiles(page, [{ name: 'seventy.jsonl', text: chatJsonl(10, 0) }, { name: 'thirty.jsonl', text: chatJsonl(4, 3) }]);
@@ -45,6 +48,7 @@ test('a 70 / 30 mix trains and resumes after a reload', async () => {
 
 test('two runs overlaid with their config diff', async () => {
   await setConfig(page, { learningRate: '0.001' });
+  await trainingTab();
   await dropFiles(page, [{ name: 'other.jsonl', text: chatJsonl(6, 1) }]);
   await expect(item(page, 'other.jsonl')).toHaveAttribute('data-status', 'completed', { timeout: 120_000 });
   const view = page.getByTestId('compare-view');

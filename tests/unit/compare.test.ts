@@ -64,5 +64,15 @@ describe('compare', () => {
     expect(b.metrics.map((r) => r.step)).toEqual([3, 4]);
     expect(overlay('step', a, b).x).toEqual([1, 2]);
     expect(configDiff(a.config!, b.config!)).toEqual([{ field: 'learningRate', a: 0.01, b: 0.003 }]);
+
+    // A branch a rollback set aside (steps 3–4 of 'main' in the archive) against the model's current line.
+    await db.models.update('m', { branches: [{ id: 'main', name: 'main', fromStep: -1, createdAt: 1 }, { id: 'b2', name: 'branch 2', parent: 'main', fromStep: 2, createdAt: 2 }] });
+    await db.metricsArchive.bulkAdd([3, 4].map((step) => ({ modelId: 'm', branch: 'main', step, time: step, itemId: 9, fileStep: 1, loss: 9 - step, lr: 0, gradNorm: 1, tokens: 8, ms: 1, tokensPerSecond: 1 })));
+    const branch = (await compareChoices(db)).find((c) => c.kind === 'branch')!;
+    expect(branch.label).toBe('M · main');
+    const set = await loadSide(db, branch);
+    expect(set.metrics.map((r) => [r.step, r.loss])).toEqual([[3, 6], [4, 5]]);
+    const line = await loadSide(db, (await compareChoices(db)).find((c) => c.kind === 'model')!);
+    expect(overlay('step', set, line).ys[0]).toEqual([null, null, 6, 5]);
   });
 });
