@@ -1,7 +1,8 @@
 /**
  * The model's fixed eval sets inside the trainer (issue 13): each set's file is validated like a training file and
- * tokenized once per session, then scored between steps (teacher-forced answer tokens, a greedy answer through the
- * profile's processors and compare) and stored as one result per set and step. Evals due at a checkpoint always run;
+ * tokenized once per session, then scored between steps, a batch of examples at a time (teacher-forced answer tokens, a
+ * greedy answer through the profile's processors and compare, the profile's outcome of each answer and their counts)
+ * and stored as one result per set and step. Evals due at a checkpoint always run;
  * those due every `evalEverySteps` are deferred while eval time would pass `evalTimeShare` of the wall time: the next
  * eval, at the latest the checkpoint that ends every file before the queue goes idle, covers newer weights.
  */
@@ -9,6 +10,7 @@ import { validateStream } from '../engine/data/validate.ts';
 import { tokenizeExample } from '../engine/data/collate.ts';
 import { ANSWER_SLACK_TOKENS, evalSetMetrics, scoreAnswerTokensBatch, type ExampleOutcome, type TokenScores } from '../engine/eval-set.ts';
 import { greedyBatch } from '../engine/generate-batch.ts';
+import { answerOutcome, countOutcomes, type AnswerOutcome } from '../profiles/outcome.ts';
 import type { ChatMessage } from '../engine/types.ts';
 import type { EvalResultRow, EvalSetRow, WorkbenchDb } from '../store/db.ts';
 import type { Session } from './session.ts';
@@ -83,7 +85,7 @@ export function evalBatches(lengths: readonly number[], maxRows = EVAL_BATCH_ROW
 /** Scores every example of a loaded set with the session's current weights, a batch of examples at a time. */
 async function scoreSet(s: Session, examples: EvalExample[], beat: () => Promise<void>): Promise<Omit<EvalResultRow, 'evalSetId' | 'modelId' | 'step' | 'time' | 'ms' | 'timeShare'>> {
   const hook = s.lora && !s.lora.isMerged ? s.lora.hook() : undefined;
-  const outcomes: ExampleOutcome[] = new Array(examples.length), scores: TokenScores[] = new Array(examples.length);
+  const outcomes: (ExampleOutcome & { outcome?: AnswerOutcome })[] = new Array(examples.length), scores: TokenScores[] = new Array(examples.length);
   const lengths = examples.map((ex) => Math.max(ex.ids.length, ex.promptIds.length + ex.goldenTokens + ANSWER_SLACK_TOKENS));
   for (const batch of evalBatches(lengths)) {
     const rows = batch.map((i) => examples[i]);
@@ -99,16 +101,21 @@ async function scoreSet(s: Session, examples: EvalExample[], beat: () => Promise
     batch.forEach((i, k) => {
       const ex = examples[i], text = answers[k].text;
       const lastUser = [...ex.prompt].reverse().find((m) => m.role === 'user')?.content ?? '';
+      const cmp = s.profile.compare(text, ex.golden), outcome = answerOutcome(s.profile.name, cmp.details);
       outcomes[i] = {
-        prompt: lastUser, golden: ex.golden, answer: text, match: s.profile.compare(text, ex.golden).match,
-        loss: sc[k].goldenProb.length ? sc[k].nll / sc[k].goldenProb.length : 0, skill: ex.skill, difficulty: ex.difficulty,
+        prompt: lastUser, golden: ex.golden, answer: text, match: cmp.match,
+        loss: sc[k].goldenProb.length ? sc[k].nll / sc[k].goldenProb.length : 0, skill: ex.skill, difficulty: ex.difficulty, ...(outcome ? { outcome } : {}),
       };
       scores[i] = sc[k];
     });
     await beat();
   }
   const m = evalSetMetrics(outcomes, scores);
-  return { em: m.em, loss: m.loss, ece: m.ece, examples: m.examples, tokens: m.tokens, bySkill: m.bySkill, byDifficulty: m.byDifficulty, answers: outcomes };
+  const counted = countOutcomes(outcomes.map((o) => o.outcome));
+  return {
+    em: m.em, loss: m.loss, ece: m.ece, examples: m.examples, tokens: m.tokens, bySkill: m.bySkill, byDifficulty: m.byDifficulty, answers: outcomes,
+    ...(Object.keys(counted).length ? { outcomes: counted } : {}),
+  };
 }
 
 export class EvalSetRunner {

@@ -254,8 +254,10 @@ export interface EvalResultRow extends EvalSetMetrics {
   ms: number;
   /** Share of the trainer's wall time spent in evals so far, after this one (the time budget's measure). */
   timeShare: number;
-  /** Every example's answer, inspectable. */
-  answers: { prompt: string; golden: string; answer: string; match: boolean; loss: number; skill?: string; difficulty?: string }[];
+  /** Every example's answer, inspectable, with the profile's outcome (emoji_think's contract, regime3's result). */
+  answers: { prompt: string; golden: string; answer: string; match: boolean; loss: number; skill?: string; difficulty?: string; outcome?: AnswerOutcome }[];
+  /** The answers' outcomes counted by label ("contract followed", "decode failure", …); absent for plain_sft. */
+  outcomes?: Record<string, number>;
 }
 
 /** A metric row set aside by a rollback (metricsArchive): the branch it belongs to. */

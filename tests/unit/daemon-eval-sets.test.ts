@@ -66,6 +66,20 @@ describe('fixed eval sets in the trainer', () => {
     expect((await db.metrics.where('modelId').equals('tiny').toArray()).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
+  it('records the profile\'s outcome of every answer and counts them (emoji_think: the contract followed or broken)', async () => {
+    const { db, loop, addFile, addEvalSet } = await setup({ profile: 'emoji_think', maxLength: 256, saveSteps: 0 });
+    const set = await addEvalSet('held.jsonl', evalJsonl(3));
+    await addFile('train.jsonl', chatJsonl(4));
+    expect(await loop.runUntilIdle()).toBe('idle');
+    const results = await db.evalResults.where('evalSetId').equals(set).sortBy('step');
+    expect(results.map((r) => r.step)).toEqual([0, 2]);
+    for (const r of results) {
+      for (const a of r.answers) expect(a.outcome).toMatchObject({ kind: 'emoji_contract', thinkCount: expect.any(Number), followed: expect.any(Boolean) });
+      const followed = r.answers.filter((a) => a.outcome?.kind === 'emoji_contract' && a.outcome.followed).length;
+      expect(r.outcomes).toEqual({ ...(followed ? { 'contract followed': followed } : {}), ...(followed < 3 ? { 'contract broken': 3 - followed } : {}) });
+    }
+  });
+
   it('a set with a bad line fails with the line named, and training goes on; one added while idle is scored at once', async () => {
     const { db, loop, addFile, addEvalSet } = await setup();
     const bad = await addEvalSet('bad.jsonl', evalJsonl(2) + '{"messages": 3}\n');
