@@ -64,6 +64,16 @@ const utf8 = (b: Uint8Array) => new TextDecoder().decode(b);
 /** Every key of `obj` that is not among `allowed`. */
 const unknownKeys = (obj: Record<string, unknown>, allowed: string[]) => Object.keys(obj).filter((k) => !allowed.includes(k));
 
+/** Axolotl's checks across keys that touch the ones written here (src/axolotl/utils/schemas/validation.py, same commit as the fixture). */
+function crossKeyProblems(y: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  if (y.test_datasets && y.val_set_size) out.push('non-zero val_set_size with test_datasets');
+  if (y.save_strategy && y.save_steps && y.save_strategy !== 'steps') out.push('save_strategy and save_steps mismatch');
+  if (y.eval_strategy && y.eval_steps && y.eval_strategy !== 'steps') out.push('eval_strategy and eval_steps mismatch');
+  if (y.val_set_size === 0 && (y.eval_steps || y.eval_strategy) && !y.test_datasets && y.eval_strategy !== 'no') out.push('eval without an eval set');
+  return out;
+}
+
 describe('job export', () => {
   it('a regime3 LoRA job: documented Axolotl keys, the transformed JSONL read back by the validator, the codebook and its tokens', async () => {
     const { db, api, add } = await setup({
@@ -99,6 +109,7 @@ describe('job export', () => {
     // axolotl.yaml: every key documented, the values the workbench trains with
     const y = parse(file('axolotl.yaml')) as Record<string, unknown>;
     expect(unknownKeys(y, AXOLOTL.topLevel)).toEqual([]);
+    expect(crossKeyProblems(y)).toEqual([]);
     // PyYAML (Axolotl's reader, YAML 1.1) reads `1e-8` as a string: exponents come with a dot in the mantissa
     expect(file('axolotl.yaml')).not.toMatch(/: -?\d+e[-+]?\d+$/m);
     expect(y.adam_epsilon).toBe(1e-8);
@@ -194,6 +205,7 @@ describe('job export', () => {
     const top = job.fileName.replace(/\.zip$/, '');
     const y = parse(utf8(zip[`${top}/axolotl.yaml`])) as Record<string, unknown>;
     expect(unknownKeys(y, AXOLOTL.topLevel)).toEqual([]);
+    expect(crossKeyProblems(y)).toEqual([]);
     expect(y).toMatchObject({ chat_template: 'tokenizer_default', lr_scheduler: 'constant_with_warmup', eval_strategy: 'no', save_strategy: 'epoch' });
     for (const k of ['adapter', 'lora_r', 'tokens', 'test_datasets']) expect(y).not.toHaveProperty(k);
     expect(Object.keys(zip).filter((p) => p.endsWith('.jsonl'))).toEqual([`${top}/data/train/1-chat.jsonl`]);
