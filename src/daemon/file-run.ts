@@ -106,6 +106,7 @@ export class FileRun {
     this.pulse = new Pulse(d.state, this.guard, d.heartbeatMs);
     this.evolution = new EvolutionSnapshots(cfg, {
       evolution: (modelId) => d.metrics.evolution(modelId),
+      chosenEvolutionPrompts: (modelId) => d.metrics.chosenEvolutionPrompts(modelId),
       addSample: (row) => this.guard.write('an evolution snapshot', () => d.metrics.addSample(row)),
     }, (ms) => d.evalSpent?.(ms));
   }

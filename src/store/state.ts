@@ -86,6 +86,9 @@ export class ControlRepo {
   }
 }
 
+/** Settings key of the evolution prompts a person chose for a model. */
+export const evolutionPromptsKey = (modelId: string) => `evolution.prompts.${modelId}`;
+
 export class SettingsRepo {
   constructor(private readonly db: WorkbenchDb) {}
 
@@ -172,6 +175,12 @@ export class MetricsRepo {
   /** The last running samples (evolution snapshots left out). */
   async samples(modelId: string, last = 50): Promise<SampleRow[]> {
     return (await this.db.samples.where('[modelId+step]').between([modelId, 0], [modelId, Infinity]).filter((r) => r.kind !== 'evolution').toArray()).slice(-last);
+  }
+
+  /** The evolution prompts the person chose for a model (the user turns), or undefined: drawn from held-out chats. */
+  async chosenEvolutionPrompts(modelId: string): Promise<string[] | undefined> {
+    const v = (await this.db.settings.get(evolutionPromptsKey(modelId)))?.value;
+    return Array.isArray(v) && v.length > 0 ? v.map(String) : undefined;
   }
 
   /** The model's evolution snapshots, by step. */

@@ -8,7 +8,9 @@ import { Queue } from '../../src/daemon/queue.ts';
 import { updateTrainConfig } from '../../src/daemon/config.ts';
 import { validateItem } from '../../src/daemon/validate-item.ts';
 import { loadTokenizerFrom } from '../../src/daemon/session.ts';
-import { MetricsRepo } from '../../src/store/state.ts';
+import { MetricsRepo, SettingsRepo, evolutionPromptsKey } from '../../src/store/state.ts';
+import { promptSet } from '../../src/daemon/evolution.ts';
+import type { SampleRow } from '../../src/store/db.ts';
 import { isEvolutionStep, parseEvolutionSchedule } from '../../src/engine/config/evolution-schedule.ts';
 import { chatJsonl, tinyModelFolder, type MemFolder } from './daemon-fixture.ts';
 
@@ -55,5 +57,32 @@ describe('evolution snapshots in the daemon', () => {
     for (const p of prompts) expect(p).toMatch(/^\d\|a/);
     // running samples and their counts never include snapshots
     expect((await repo.samples('tiny')).every((r) => r.kind === undefined)).toBe(true);
+
+    // the person chooses their own prompts: the next snapshots ask them, under new prompt indices
+    await new SettingsRepo(db).set(evolutionPromptsKey('tiny'), ['What is 2 + 2?', 'Name a colour.', 'Say hi.']);
+    const loop2 = new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny', ref: 'mem:' }, chunkBytes: 64 * 1024, pollMs: 10 });
+    await loop2.recover();
+    const r = await new Queue(db).add('c.jsonl', new Blob([chatJsonl(10, 'c')]), 'normal', false);
+    expect(await validateItem(db, r.itemId!, { tokenizer, template: 'chatml' })).toBe('queued');
+    expect(await loop2.runUntilIdle()).toBe('idle');
+    loop2.dispose();
+    const later = (await repo.evolution('tiny')).filter((x) => x.step > 6);
+    expect(later.map((x) => `${x.step}:${x.promptIndex}:${x.prompt}`)).toEqual(['9:2:What is 2 + 2?', '9:3:Name a colour.', '9:4:Say hi.']);
+  });
+
+  it('keeps the latest prompt set until the person chooses another, which gets indices after every stored one', () => {
+    const drawn = [{ prompt: [{ role: 'user' as const, content: 'drawn 0' }], golden: 'g' }];
+    const row = (step: number, promptIndex: number, content: string): SampleRow => ({
+      modelId: 'm', step, time: 0, itemId: 1, prompt: content, golden: '', answer: '', match: false, stopReason: 'eos', ms: 0,
+      kind: 'evolution', promptIndex, messages: [{ role: 'user', content }],
+    });
+    expect(promptSet([], undefined, drawn)).toEqual({ first: 0, chats: drawn });
+    const stored = [row(0, 0, 'drawn 0'), row(10, 0, 'drawn 0')];
+    expect(promptSet(stored, undefined, [])).toEqual({ first: 0, chats: [{ prompt: [{ role: 'user', content: 'drawn 0' }], golden: '' }] });
+    const chosen = promptSet(stored, ['mine'], drawn);
+    expect(chosen).toEqual({ first: 1, chats: [{ prompt: [{ role: 'user', content: 'mine' }], golden: '' }] });
+    // once asked, the chosen set is the latest one and keeps its indices
+    expect(promptSet([...stored, row(25, 1, 'mine')], ['mine'], drawn).first).toBe(1);
+    expect(promptSet([...stored, row(25, 1, 'mine')], undefined, drawn).first).toBe(1);
   });
 });
