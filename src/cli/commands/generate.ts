@@ -1,7 +1,10 @@
 /**
  * `generate --model DIR --prompt STR [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K]
  * [--seed N] [--raw] [--backend wasm|cpu]`: the prompt goes through the folder's chat template (as one user turn,
- * thinking off) unless --raw; the generated text streams to stdout. Without --backend: wasm, or cpu when the model
+ * thinking off) unless --raw; the generated text streams to stdout, followed by a newline unless --raw. With --raw
+ * the prompt is used as given (chat markup such as <|im_start|> included) and stdout is exactly the continuation's
+ * text, special tokens left out, ending at the end of the turn (<|im_end|> or <|endoftext|>) or at --max-new-tokens:
+ * other tools (llama.cpp on an exported GGUF file) are compared against it. Without --backend: wasm, or cpu when the model
  * is too big for the wasm heap (a model too big for the backend asked for is refused before its weights load).
  */
 import { CliError, numberFlag, parseArgs, requiredFlag } from '../args.ts';
@@ -53,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   if (result.text.length > printed) process.stdout.write(result.text.slice(printed));
-  process.stdout.write('\n');
+  if (!args.flags.has('raw')) process.stdout.write('\n');
   process.stderr.write(`generate: ${result.ids.length} tokens in ${Math.round(result.ms)} ms, stop: ${result.stopReason}\n`);
   model.dispose();
   return 0;
