@@ -6,7 +6,7 @@ import type { CheckpointRow, ControlKind, ModelRow, Priority, QueueItemRow, Work
 import { CheckpointStore } from '../store/checkpoints.ts';
 import type { FolderReader } from '../engine/checkpoint.ts';
 import type { ChatMessage } from '../engine/types.ts';
-import { ControlRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
+import { ControlRepo, EventRepo, ModelRepo, SettingsRepo } from '../store/state.ts';
 import { BranchRepo, type RollbackPlan } from '../store/branches.ts';
 import { VersionRepo, versionName, type VersionFields } from '../store/versions.ts';
 import type { VersionRow } from '../store/db.ts';
@@ -75,9 +75,12 @@ export interface ExportOptions {
   /**
    * 'merged' (default): the model folder, a LoRA adapter merged into the weights (W + (alpha/rank)·B·A);
    * 'adapter': only the LoRA adapter as a PEFT folder (adapter_config.json, adapter_model.safetensors); a
-   * checkpoint without an adapter refuses it.
+   * checkpoint without an adapter refuses it; 'gguf': the merged model as one GGUF file (llama.cpp, Ollama) and
+   * an Ollama Modelfile.
    */
-  format?: 'merged' | 'adapter';
+  format?: 'merged' | 'adapter' | 'gguf';
+  /** With format 'gguf': F32, F16 (default) or Q8_0 weights (1-D tensors stay F32). */
+  ggufType?: 'f32' | 'f16' | 'q8_0';
 }
 export interface ExportResult {
   /** The streamed zip (absent when written into a directory). */
@@ -194,7 +197,11 @@ export interface WorkbenchApi {
    */
   drawEvalSet(itemId: number): Promise<{ evalSetId?: number; refused?: string }>;
   /** Removes an eval set and its results. */
-  removeEvalSet(id: number): Promise<void>;
+  /**
+   * Deletes an eval set with its results (the page confirms first) and records it in the event log; a drawn set's rows
+   * go back into its file's training when that file has not started.
+   */
+  removeEvalSet(id: number): Promise<{ results?: number; returnedTo?: string; refused?: string }>;
   /** Queues accepted files as one mixed item trained interleaved by ratio (mix.ts); the files leave the queue. */
   createMix(req: MixRequest): Promise<{ itemId?: number; refused?: string }>;
   /** The backend chosen in settings (null = automatic); `?backend=` overrides it; applies when the trainer next starts. */
@@ -415,9 +422,22 @@ export function createWorkbenchApi(deps: ApiDeps): WorkbenchApi {
       return r;
     },
     async removeEvalSet(id) {
-      await db.transaction('rw', db.evalSets, db.evalResults, async () => {
+      return db.transaction('rw', [db.evalSets, db.evalResults, db.queue, db.events], async () => {
+        const set = await db.evalSets.get(id);
+        if (!set) return { refused: `Eval set ${id} does not exist.` };
+        const results = await db.evalResults.where('evalSetId').equals(id).count();
+        // A drawn set's rows go back into its file's training while that file has not started (its order is not fixed yet).
+        const source = set.drawnFrom !== undefined ? await db.queue.get(set.drawnFrom) : undefined;
+        const drawn = source?.evalDrawn?.evalSetId === id ? source.evalDrawn : undefined;
+        const returned = !!drawn && source!.status === 'queued' && source!.progress.fileStep === 0;
+        if (returned) await db.queue.update(source!.id!, { evalDrawn: undefined });
         await db.evalResults.where('evalSetId').equals(id).delete();
         await db.evalSets.delete(id);
+        const fate = !drawn ? '' : returned
+          ? `; its ${drawn.indices.length} drawn examples are trained on again with ${source!.name}`
+          : `; its ${drawn.indices.length} drawn examples stay out of ${source!.name}'s training (it has started)`;
+        await new EventRepo(db).add({ kind: 'deletion', message: `Eval set ${set.name} removed with its ${results} result${results === 1 ? '' : 's'}${fate}.`, modelId: set.modelId });
+        return { results, returnedTo: returned ? source!.name : undefined };
       });
     },
     async addSampleDataset() {

@@ -10,6 +10,7 @@ import { validateItem } from '../../src/daemon/validate-item.ts';
 import { loadTokenizerFrom } from '../../src/daemon/session.ts';
 import { chatJsonl, tinyModelFolder, type MemFolder } from './daemon-fixture.ts';
 import { drawEvalSet, drawIndices } from '../../src/daemon/draw-eval.ts';
+import { createWorkbenchApi } from '../../src/daemon/api.ts';
 
 let folder: MemFolder;
 beforeAll(async () => {
@@ -132,5 +133,24 @@ describe('fixed eval sets in the trainer', () => {
     const lines = text.trim().split('\n');
     expect(results[0].answers.map((a) => a.prompt)).toEqual(drawn.indices.map((i) => JSON.parse(lines[i]).messages[0].content));
     expect(await drawEvalSet(db, item, 'tiny')).toHaveProperty('refused');
+
+    // Removing it deletes its results, is recorded, and its rows stay out of the file that has trained on the rest.
+    const api = createWorkbenchApi({ db, validate: () => {} });
+    expect(await api.removeEvalSet(r.evalSetId!)).toEqual({ results: 2, returnedTo: undefined });
+    expect(await db.evalResults.where('evalSetId').equals(r.evalSetId!).count()).toBe(0);
+    expect((await db.queue.get(item))?.evalDrawn).toEqual(drawn);
+    expect((await db.events.toArray()).at(-1)).toMatchObject({ kind: 'deletion', message: expect.stringMatching(/drawn\.eval\.jsonl removed with its 2 results; its 29 drawn examples stay out of drawn\.jsonl's training/) });
+  });
+
+  it('removing a drawn eval set before its file starts gives the rows back to its training, and is recorded', async () => {
+    const { db, addFile } = await setup();
+    const item = await addFile('drawn.jsonl', evalJsonl(30));
+    const r = await drawEvalSet(db, item, 'tiny');
+    const api = createWorkbenchApi({ db, validate: () => {} });
+    expect(await api.removeEvalSet(r.evalSetId!)).toEqual({ results: 0, returnedTo: 'drawn.jsonl' });
+    expect((await db.queue.get(item))?.evalDrawn).toBeUndefined();
+    expect(await db.evalSets.count()).toBe(0);
+    expect((await db.events.toArray()).at(-1)?.message).toMatch(/its 29 drawn examples are trained on again with drawn\.jsonl/);
+    expect(await api.removeEvalSet(r.evalSetId!)).toHaveProperty('refused');
   });
 });
