@@ -5,7 +5,8 @@
  * store yields it; a LoRA checkpoint gives the merged model (W + (α/r)·B·A per target, in plain JS) or, on request,
  * its PEFT adapter folder; weights with more non-finite values than the model was loaded with are refused. Targets: a zip built entry by entry with fflate whose pieces are folded into Blobs every
  * ~64 MB, or a directory (File System Access API, writable streams). A regime-3 model also gets
- * regime3-codebook.json and its codes as added tokens.
+ * regime3-codebook.json and its codes as added tokens. `format: 'gguf'`: the same merged weights streamed into one GGUF
+ * file (engine/gguf) plus an Ollama Modelfile.
  * Import: folder files or a zip (unzipped entry by entry into Blobs), checked from the safetensors headers against
  * config.json (names, dtypes, shapes, offsets inside the file) and the tokenizer, then stored as Blobs as a new model.
  */
@@ -14,6 +15,7 @@ import {
   checkWeights, readModelConfig, readWeightFiles, saveTensorStream, writePieces, type FolderReader, type FolderWriter,
 } from '../engine/checkpoint.ts';
 import { writeSafetensors } from '../engine/safetensors.ts';
+import { ollamaModelfile, qwen3Gguf, type GgufFileType } from '../engine/gguf/qwen3-gguf.ts';
 import type { HfTensor } from '../engine/model.ts';
 import { peftConfig, peftName } from '../engine/lora.ts';
 import { loadTokenizer } from '../engine/tokenizer.ts';
@@ -126,13 +128,19 @@ export function directoryTarget(dir: FileSystemDirectoryHandle): ExportTarget {
   return { writer, async finish() {} };
 }
 
-/** What an export gives: the merged model (default) or, for a LoRA checkpoint, its PEFT adapter folder. */
-export type ExportFormat = 'merged' | 'adapter';
+/**
+ * What an export gives: the merged model (default), for a LoRA checkpoint its PEFT adapter folder, or the merged
+ * model as one GGUF file for llama.cpp / Ollama (`ggufType`, default f16) with an Ollama Modelfile.
+ */
+export type ExportFormat = 'merged' | 'adapter' | 'gguf';
+/** The Ollama Modelfile written beside a GGUF export. */
+export const MODELFILE = 'Modelfile';
 
 export interface ExportCheckpointOptions {
   dtype?: 'float32' | 'bfloat16';
   maxShardBytes?: number;
   format?: ExportFormat;
+  ggufType?: GgufFileType;
   folder?: (ref: string) => FolderReader;
 }
 
@@ -247,6 +255,23 @@ export async function exportCheckpoint(db: WorkbenchDb, id: string, target: Expo
       }
       yield [name, { shape: t.shape, data }];
     }
+  }
+  if (opts.format === 'gguf') {
+    const type = opts.ggufType ?? 'f16';
+    const parse = (b: Uint8Array | undefined, f: string) => {
+      if (!b) throw new CheckpointError(`the model has no ${f}: a GGUF file carries the tokenizer`, f);
+      return JSON.parse(new TextDecoder().decode(b)) as object;
+    };
+    const gguf = qwen3Gguf({
+      config, type, name: model?.name ?? manifest.modelId, weights: weights(),
+      order: manifest.tensors.filter((e) => e.name.startsWith(W)).map((e) => [e.name.slice(W.length), e.shape] as const),
+      tokenizerJson: parse(tokenizer.tokenizerJson, 'tokenizer.json'), tokenizerConfig: parse(tokenizer.tokenizerConfigJson, 'tokenizer_config.json'),
+    });
+    const ggufName = `${safe}-${type}.gguf`;
+    await writePieces(target.writer, ggufName, gguf.pieces);
+    await target.writer.write(MODELFILE, new TextEncoder().encode(ollamaModelfile(ggufName)));
+    await target.finish();
+    return { files: [ggufName, MODELFILE], fileName: `${safe}-${type}-gguf.zip` };
   }
   const files = await saveTensorStream(config, weights(), target.writer, {
     order: manifest.tensors.filter((e) => e.name.startsWith(W)).map((e) => e.name.slice(W.length)),

@@ -49,11 +49,12 @@ const api = {
 export type ValidatorWorkerApi = typeof api & typeof exporter;
 const exporter = {
   /**
-   * A checkpoint as a Hugging Face folder (a LoRA adapter merged in), or its PEFT adapter with `format: 'adapter'`:
+   * A checkpoint as a Hugging Face folder (a LoRA adapter merged in), its PEFT adapter with `format: 'adapter'`, or
+   * the merged model as a GGUF file and Ollama Modelfile with `format: 'gguf'`:
    * a zip Blob, or files written into `opts.directory` (File System Access API). Streamed tensor by tensor.
    */
   exportCheckpoint(id: string, opts: ExportOptions = {}): Promise<ExportResult> {
-    return exportCheckpointAs(db, id, { dtype: opts.dtype, directory: opts.directory, format: opts.format });
+    return exportCheckpointAs(db, id, { dtype: opts.dtype, directory: opts.directory, format: opts.format, ggufType: opts.ggufType });
   },
 
   /** The model and its queue as a training job (zip): the data through the profile, axolotl.yaml, TRL sft.py, README. */

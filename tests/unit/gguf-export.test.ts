@@ -79,7 +79,7 @@ describe('GGUF export (qwen3)', () => {
         'qwen3.attention.value_length': cfg.head_dim,
         'qwen3.rope.freq_base': cfg.rope_theta,
       });
-      expect(metadata['qwen3.attention.layer_norm_rms_epsilon']).toBeCloseTo(cfg.rms_norm_eps, 12);
+      expect((metadata as unknown as Record<string, number>)['qwen3.attention.layer_norm_rms_epsilon']).toBeCloseTo(cfg.rms_norm_eps, 12);
       const perLayer = ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'attn_q_norm', 'attn_k_norm', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'];
       const names = ['token_embd.weight', 'output_norm.weight', ...[0, 1].flatMap((i) => perLayer.map((p) => `blk.${i}.${p}.weight`))];
       expect(tensorInfos.map((t) => t.name).sort()).toEqual(names.sort()); // tied embeddings: no output.weight

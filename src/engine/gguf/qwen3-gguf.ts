@@ -63,6 +63,13 @@ function splitRegex(pre: unknown): string | undefined {
   return undefined;
 }
 
+/** llama.cpp's name for the pre-tokenizer: `qwen2` (Qwen's Split regex), `gpt2` (a lone ByteLevel with GPT-2's regex), else none. */
+function preTokenizer(pre: unknown): 'qwen2' | 'gpt2' | undefined {
+  if (splitRegex(pre) === QWEN2_PRE_REGEX) return 'qwen2';
+  const p = pre as { type?: string; use_regex?: boolean } | undefined;
+  return p?.type === 'ByteLevel' && p.use_regex === true ? 'gpt2' : undefined;
+}
+
 /** The tokenizer.ggml.* keys (and the chat template) of a Qwen byte-level BPE tokenizer padded to `vocabSize`. */
 export function tokenizerKeys(tokenizerJson: object, tokenizerConfig: object, config: ModelConfig): Map<string, GgufValue> {
   const tok = tokenizerJson as TokenizerFile;
@@ -71,9 +78,9 @@ export function tokenizerKeys(tokenizerJson: object, tokenizerConfig: object, co
   if (tok.model?.type !== 'BPE' || typeof tok.model.vocab !== 'object' || !Array.isArray(tok.model.merges)) {
     throw new CheckpointError(`${F}: model must be a BPE tokenizer with vocab and merges (model.type is ${JSON.stringify(tok.model?.type)})`, F);
   }
-  const regex = splitRegex(tok.pre_tokenizer);
-  if (regex !== QWEN2_PRE_REGEX) {
-    throw new CheckpointError(`${F}: pre_tokenizer is not the Qwen2/Qwen3 one llama.cpp knows as "qwen2" (its Split regex is ${JSON.stringify(regex)}); llama.cpp would split text differently`, F);
+  const pre = preTokenizer(tok.pre_tokenizer);
+  if (!pre) {
+    throw new CheckpointError(`${F}: pre_tokenizer is neither the Qwen2/Qwen3 one llama.cpp knows as "qwen2" nor GPT-2's (its Split regex is ${JSON.stringify(splitRegex(tok.pre_tokenizer))}); llama.cpp would split text differently`, F);
   }
   const n = config.vocabSize;
   const tokens: (string | undefined)[] = new Array(n);
@@ -93,7 +100,7 @@ export function tokenizerKeys(tokenizerJson: object, tokenizerConfig: object, co
 
   const keys = new Map<string, GgufValue>([
     ['tokenizer.ggml.model', str('gpt2')],
-    ['tokenizer.ggml.pre', str('qwen2')],
+    ['tokenizer.ggml.pre', str(pre)],
     ['tokenizer.ggml.tokens', { type: 'string[]', value: list }],
     ['tokenizer.ggml.token_type', { type: 'i32[]', value: types }],
     ['tokenizer.ggml.merges', { type: 'string[]', value: merges }],
