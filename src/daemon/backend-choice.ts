@@ -12,11 +12,12 @@ export function backendChain(choice: string | null | undefined): BackendName[] {
 
 /**
  * XNNPACK threads for the threaded wasm build from navigator.hardwareConcurrency: every core but one (left to the
- * page and the validator worker), at least 2 where there are 2 cores (bench:wasm-threads on a 2-core machine: 2
- * threads train the tiny preset about 1.2× faster than 1, same losses), at most 4 (TF.js's own cap; the step's ops
- * are too small to feed more). 1 core, or an unknown count: 1. TF.js's default would be half the cores.
+ * page, the validator worker and the browser), at least 1, at most 4 (TF.js's own cap: a step's ops are too small
+ * to feed more). TF.js alone would take half the cores. On this shared 2-core machine bench:wasm-threads found 2
+ * threads sometimes faster, sometimes slower than 1 (other processes stall a thread the pool waits for), so 2
+ * cores get 1.
  */
 export function wasmThreadCount(cores: number | undefined): number {
   const n = Number.isInteger(cores) && cores! > 0 ? cores! : 1;
-  return Math.min(4, Math.max(Math.min(2, n), n - 1));
+  return Math.min(4, Math.max(1, n - 1));
 }

@@ -4,8 +4,8 @@ import { wasmThreadCount } from '../../src/daemon/backend-choice.ts';
 import { describeWasmBuild } from '../../src/engine/backend.ts';
 
 describe('wasm threads', () => {
-  it('uses every core but one, both of two, at most 4, 1 when unknown', () => {
-    expect([1, 2, 3, 4, 5, 8, 64].map(wasmThreadCount)).toEqual([1, 2, 2, 3, 4, 4, 4]);
+  it('uses every core but one, at least 1, at most 4, 1 when unknown', () => {
+    expect([1, 2, 3, 4, 5, 8, 64].map(wasmThreadCount)).toEqual([1, 1, 2, 3, 4, 4, 4]);
     expect(wasmThreadCount(undefined)).toBe(1);
     expect(wasmThreadCount(0)).toBe(1);
     expect(wasmThreadCount(2.5)).toBe(1);
