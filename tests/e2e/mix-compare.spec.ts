@@ -61,7 +61,7 @@ test('two runs overlaid with their config diff', async () => {
   await expect(diff).toHaveAttribute('data-fields', 'learningRate');
   await expect(diff.locator('[data-field="learningRate"]')).toContainText('0.003');
   await expect(diff.locator('[data-field="learningRate"]')).toContainText('0.001');
-  await expect(view.locator('.uplot .u-legend')).toContainText('loss run');
+  await expect(view.locator('.uplot .u-legend')).toContainText('loss A');
   await view.getByTestId('compare-axis').selectOption('tokens');
   await expect(view.locator('.uplot')).toHaveCount(1);
   await view.getByTestId('config-history').locator('summary').click();

@@ -53,12 +53,13 @@ describe('compare', () => {
     expect(h[2].changes.map((c) => c.field).sort()).toEqual(['batchSize', 'learningRate']);
 
     await db.runs.bulkAdd([
-      { modelId: 'm', itemId: 1, fileName: 'a.jsonl', startedAt: 1, startStep: 0, endStep: 2, config: { learningRate: 0.01, batchSize: 4 } },
+      { modelId: 'm', itemId: 1, fileName: 'a.jsonl', startedAt: 0, startStep: 0, config: { learningRate: 0.01, batchSize: 4 } }, // the tab died: no end
+      { modelId: 'm', itemId: 1, fileName: 'a.jsonl', startedAt: 1, startStep: 1, endStep: 2, config: { learningRate: 0.01, batchSize: 4 } },
       { modelId: 'm', itemId: 2, fileName: 'b.jsonl', startedAt: 2, startStep: 2, endStep: 4, config: { learningRate: 0.003, batchSize: 4 } },
     ]);
     await db.metrics.bulkAdd([1, 2, 3, 4].map((step) => ({ modelId: 'm', step, time: step, itemId: step <= 2 ? 1 : 2, fileStep: 1, loss: 5 - step, lr: 0, gradNorm: 1, tokens: 8, ms: 1, tokensPerSecond: 1 })));
     const choices = await compareChoices(db);
-    expect(choices.map((c) => c.key)).toEqual(['run:2', 'run:1', 'model:m']);
+    expect(choices.map((c) => c.label)).toEqual(['b.jsonl (steps 3–4)', 'a.jsonl (steps 1–2)', 'model M']); // a.jsonl's two runs are one
     const [b, a] = await Promise.all(choices.slice(0, 2).map((c) => loadSide(db, c)));
     expect(a.metrics.map((r) => r.step)).toEqual([1, 2]);
     expect(b.metrics.map((r) => r.step)).toEqual([3, 4]);

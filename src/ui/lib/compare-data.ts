@@ -1,6 +1,6 @@
 // What can be compared (issue 14) and each side's rows read from the store: runs (one file's stretch of training,
 // with the config it ran with), models (their current line) and the branches a rollback set aside.
-import type { CheckpointRow, WorkbenchDb } from '../../store/db.ts';
+import type { CheckpointRow, RunRow, WorkbenchDb } from '../../store/db.ts';
 import { branchOf, branchesOf } from '../../store/branches.ts';
 import { flatConfig, type CompareSide } from './compare.ts';
 
@@ -9,7 +9,11 @@ export interface CompareChoice {
   kind: 'run' | 'model' | 'branch';
   label: string;
   modelId: string;
-  runId?: number;
+  /** A run's steps (from, to]: one queue item's training, over all its runs (a reload or a stop splits it in several). */
+  from?: number;
+  to?: number;
+  /** The config a run trained with (its last part's). */
+  config?: Record<string, unknown>;
   branch?: string;
 }
 
@@ -17,8 +21,21 @@ export interface CompareChoice {
 export async function compareChoices(db: WorkbenchDb): Promise<CompareChoice[]> {
   const models = await db.models.toArray();
   const name = new Map(models.map((m) => [m.id, m.name]));
-  const runs = (await db.runs.toArray()).filter((r) => (r.endStep ?? r.startStep) > r.startStep).sort((a, b) => b.id! - a.id!);
-  const out: CompareChoice[] = runs.map((r) => ({ key: `run:${r.id}`, kind: 'run', label: `run ${r.id}: ${r.fileName} (steps ${r.startStep + 1}–${r.endStep})`, modelId: r.modelId, runId: r.id }));
+  const groups = new Map<string, RunRow[]>();
+  for (const r of (await db.runs.toArray()).sort((a, b) => a.id! - b.id!)) {
+    const k = `${r.modelId}:${r.itemId}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const out: CompareChoice[] = [];
+  for (const [k, rs] of groups) {
+    const last = rs.at(-1)!;
+    // A run that ended without a record (the tab was closed or crashed) lasted until the next one of the item began.
+    const to = Math.max(...rs.map((r, i) => r.endStep ?? (i + 1 < rs.length ? rs[i + 1].startStep : -Infinity)));
+    const from = Math.min(...rs.map((r) => r.startStep));
+    if (!(to > from)) continue;
+    out.push({ key: `run:${k}`, kind: 'run', label: `${last.fileName} (steps ${from + 1}–${to})`, modelId: last.modelId, from, to, config: [...rs].reverse().find((r) => r.config)?.config });
+  }
+  out.sort((a, b) => b.to! - a.to!);
   for (const m of models) out.push({ key: `model:${m.id}`, kind: 'model', label: `model ${m.name}`, modelId: m.id });
   for (const m of models) {
     const ids = new Set((await db.metricsArchive.where('modelId').equals(m.id).toArray()).map((r) => r.branch));
@@ -49,14 +66,13 @@ export async function loadSide(db: WorkbenchDb, c: CompareChoice): Promise<Compa
       config: latestConfig(checkpoints.filter((k) => branchOf(k) === c.branch)),
     };
   }
-  const run = c.runId !== undefined ? await db.runs.get(c.runId) : undefined;
-  const from = run?.startStep ?? 0, to = run ? (run.endStep ?? Infinity) : Infinity;
+  const from = c.from ?? 0, to = c.to ?? Infinity;
   const inRange = (step: number) => step > from && step <= to;
   return {
     label: c.label, origin: from,
     metrics: byStep((await db.metrics.where('modelId').equals(c.modelId).toArray()).filter((r) => inRange(r.step))),
     val: byStep((await db.evals.where('modelId').equals(c.modelId).toArray()).filter((r) => inRange(r.step))),
     evals: await evalRows(inRange),
-    config: run?.config ?? latestConfig(checkpoints.filter((k) => inRange(k.step) && !k.abandonedAt)),
+    config: c.config ?? latestConfig(checkpoints.filter((k) => inRange(k.step) && !k.abandonedAt)),
   };
 }
