@@ -170,7 +170,8 @@ export class EvalSetRunner {
         this.spentMs += ms;
         this.lastMs.set(set.id!, ms);
         this.done.add(`${set.id}:${step}`);
-        await this.db.evalResults.add({ ...r, evalSetId: set.id!, modelId: s.modelRow.id, step, time: Date.now(), ms, timeShare: this.timeShare });
+        const branch = (await this.db.models.get(s.modelRow.id))?.branch;
+        await this.db.evalResults.add({ ...r, evalSetId: set.id!, modelId: s.modelRow.id, step, time: Date.now(), ms, timeShare: this.timeShare, ...(branch ? { branch } : {}) });
       } catch (e) {
         this.spentMs += Date.now() - t0;
         await this.db.evalSets.update(set.id!, { status: 'failed', reason: `"${set.name}" cannot be evaluated: ${e instanceof Error ? e.message : String(e)}` });

@@ -60,6 +60,12 @@ export function forkStep(a: readonly Segment[], b: readonly Segment[]): number {
 /** Whether a checkpoint is part of a line (its branch owns its step there). */
 export const onLine = (line: readonly Segment[], c: Pick<CheckpointRow, 'step' | 'branch'>): boolean => ownerAt(line, c.step) === branchOf(c);
 
+/** Whether a row (an eval result, a snapshot) belongs to the model's current line of history, not a set-aside branch. */
+export function onCurrentLine(model: Pick<ModelRow, 'branches' | 'createdAt' | 'branch'>): (row: { step: number; branch?: string }) => boolean {
+  const line = lineOf(branchesOf(model), branchOf(model));
+  return (row) => ownerAt(line, row.step) === branchOf(row);
+}
+
 /** What a rollback to a checkpoint changes, computed before anything is changed. */
 export interface RollbackPlan {
   /** False when the checkpoint is the latest of the current line: training continues from it and nothing moves. */

@@ -254,6 +254,8 @@ export interface EvalResultRow extends EvalSetMetrics {
   ms: number;
   /** Share of the trainer's wall time spent in evals so far, after this one (the time budget's measure). */
   timeShare: number;
+  /** The branch whose weights were scored ('main' when absent): after a rollback, charts follow the current line. */
+  branch?: string;
   /** Every example's answer, inspectable, with the profile's outcome (emoji_think's contract, regime3's result). */
   answers: { prompt: string; golden: string; answer: string; match: boolean; loss: number; skill?: string; difficulty?: string; outcome?: AnswerOutcome }[];
   /** The answers' outcomes counted by label ("contract followed", "decode failure", …); absent for plain_sft. */

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { scratchDbs } from './scratch-db.ts';
 import type { BranchRecord, EvalRow, MetricRow, ModelRow, WorkbenchDb } from '../../src/store/db.ts';
-import { BranchRepo, forkStep, lineOf, ownerAt } from '../../src/store/branches.ts';
+import { BranchRepo, forkStep, lineOf, onCurrentLine, ownerAt } from '../../src/store/branches.ts';
 import { CheckpointStore } from '../../src/store/checkpoints.ts';
 import { MetricsRepo } from '../../src/store/state.ts';
 
@@ -49,6 +49,13 @@ describe('lines of history', () => {
     expect(forkStep(line, lineOf(branches, 'main', 8))).toBe(4); // over to main's step 8: shared up to b2's fork
     expect(forkStep(lineOf(branches, 'main'), lineOf(branches, 'main', 2))).toBe(2);
     expect(() => lineOf(branches, 'nope')).toThrow(/branch "nope" is not recorded/);
+  });
+
+  it('eval results and snapshots on the current line: the base and shared steps, not those of a set-aside branch', () => {
+    const current = onCurrentLine({ branches, branch: 'b3', createdAt: 0 });
+    const rows = [{ step: 0 }, { step: 4 }, { step: 6 }, { step: 8 }, { step: 5, branch: 'b2' }, { step: 8, branch: 'b3' }, { step: 7, branch: 'b2' }, { step: 6, branch: 'b3' }];
+    expect(rows.filter(current)).toEqual([{ step: 0 }, { step: 4 }, { step: 5, branch: 'b2' }, { step: 8, branch: 'b3' }]);
+    expect([{ step: 3 }, { step: 9 }].every(onCurrentLine({ createdAt: 0 }))).toBe(true); // never rolled back: everything
   });
 });
 
