@@ -17,6 +17,6 @@ describe('CLI dispatcher', () => {
     const r = cli('trian');
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr.trim()).toBe('error: unknown command "trian"; expected one of: make-model, validate, train, logits, generate, gen-data, regime3');
+    expect(r.stderr.trim()).toBe('error: unknown command "trian"; expected one of: make-model, validate, train, logits, generate, gen-data, regime3, export-gguf');
   });
 });
