@@ -23,6 +23,24 @@ import type { ChatTokenizer } from '../../src/engine/types.ts';
 
 const root = join(import.meta.dirname, '../..');
 const runner = join(import.meta.dirname, 'runner/node_modules/node-llama-cpp/dist/index.js');
+/** The part of node-llama-cpp's API this test uses (typed here: the runner may not be installed when types are checked). */
+interface LlamaCpp {
+  getLlama(o: { gpu: false; build: 'never'; logLevel: 'error' }): Promise<{ loadModel(o: { modelPath: string }): Promise<LlamaModel>; dispose(): Promise<void> }>;
+}
+interface LlamaModel {
+  fileInfo: { metadata: { general: { architecture: string } } };
+  tokenize(text: string, specialTokens: boolean): number[];
+  detokenize(ids: number[]): string;
+  isEogToken(t: number): boolean;
+  createContext(o: object): Promise<{ getSequence(): LlamaSequence; dispose(): Promise<void> }>;
+  dispose(): Promise<void>;
+}
+interface LlamaSequence {
+  nextTokenIndex: number;
+  eraseContextTokenRanges(r: { start: number; end: number }[]): Promise<void>;
+  evaluate(tokens: number[], o: object): AsyncGenerator<number>;
+  controlledEvaluate(input: (number | [number, object])[]): Promise<(undefined | { next: { token?: number | null; probabilities?: Map<number, number> } })[]>;
+}
 const TYPES = ['f32', 'f16', 'q8_0'] as const;
 const PROB_TOLERANCE = { f32: 1e-3, f16: 1e-2, q8_0: 5e-2 };
 const Q8_FIRST_TOKENS = 4;
@@ -103,8 +121,8 @@ describe('llama.cpp runs the exported GGUF files', () => {
 
   for (const type of TYPES) {
     it(`${type}: llama.cpp tokenizes like the engine and continues ${type === 'q8_0' ? 'close to' : 'exactly as'} the engine`, async () => {
-      const { getLlama } = (await import(runner)) as typeof import('./runner/node_modules/node-llama-cpp/dist/index.js');
-      const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+      const { getLlama } = (await import(runner)) as LlamaCpp;
+      const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
       const lm = await llama.loadModel({ modelPath: join(dir, `trained-${type}.gguf`) });
       try {
         expect(lm.fileInfo.metadata.general.architecture).toBe('qwen3');
@@ -119,7 +137,7 @@ describe('llama.cpp runs the exported GGUF files', () => {
           // llama.cpp's own greedy continuation, to its end of generation
           await reset();
           const got: number[] = [];
-          for await (const t of seq.evaluate(e.prompt as never, { temperature: 0, yieldEogToken: true })) {
+          for await (const t of seq.evaluate(e.prompt, { temperature: 0, yieldEogToken: true })) {
             got.push(t);
             if (lm.isEogToken(t) || got.length >= MAX_NEW) break;
           }
@@ -135,8 +153,8 @@ describe('llama.cpp runs the exported GGUF files', () => {
           await reset();
           const forced = [...e.prompt, ...want];
           const from = e.prompt.length - 1;
-          const input = forced.slice(0, -1).map((t, i) => (i >= from ? [t, { generateNext: { token: true, probabilities: true } }] : t));
-          const out = await seq.controlledEvaluate(input as never);
+          const input = forced.slice(0, -1).map((t, i): number | [number, object] => (i >= from ? [t, { generateNext: { token: true, probabilities: true } }] : t));
+          const out = await seq.controlledEvaluate(input);
           const ref = engineProbs(forced.slice(0, -1), from);
           let worst = 0;
           const tops: number[] = [];
@@ -147,7 +165,7 @@ describe('llama.cpp runs the exported GGUF files', () => {
             const probs = out[i]?.next.probabilities ?? new Map();
             let sum = 0;
             for (const v of probs.values()) sum += v;
-            worst = Math.max(worst, Math.abs((probs.get(next as never) ?? 0) / sum - ref[i - from][next]));
+            worst = Math.max(worst, Math.abs((probs.get(next) ?? 0) / sum - ref[i - from][next]));
           }
           if (type !== 'q8_0') expect(tops, `prompt ${k}`).toEqual(want);
           report.push(`prompt ${k}: ${want.length} tokens, llama greedy ${got.length}, max |Δp| ${worst.toExponential(2)}`);
@@ -159,7 +177,7 @@ describe('llama.cpp runs the exported GGUF files', () => {
           // the generate command's contract: only the continuation's text, ending at the end of the turn
           for (const e of engine.slice(0, 2)) {
             const out = await cli('generate', '--model', join(dir, 'trained'), '--prompt', e.text, '--raw', '--max-new-tokens', String(MAX_NEW), '--temperature', '0');
-            expect(out).toBe(lm.detokenize(e.ids as never));
+            expect(out).toBe(lm.detokenize(e.ids));
           }
         }
       } finally {
