@@ -49,7 +49,7 @@ test('a 70 / 30 mix trains and resumes after a reload', async () => {
 test('two runs overlaid with their config diff', async () => {
   await setConfig(page, { learningRate: '0.001' });
   await trainingTab();
-  await dropFiles(page, [{ name: 'other.jsonl', text: chatJsonl(6, 1) }]);
+  await dropFiles(page, [{ name: 'other.jsonl', text: chatJsonl(4, 1) }]);
   await expect(item(page, 'other.jsonl')).toHaveAttribute('data-status', 'completed', { timeout: 120_000 });
   const view = page.getByTestId('compare-view');
   // By default the two newest runs: the mix (resumed after the reload) and other.jsonl.
