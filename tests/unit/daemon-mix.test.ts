@@ -26,7 +26,7 @@ const CONFIG = { profile: 'plain_sft', batchSize: 2, maxLength: 32, saveSteps: 2
 type LoopOpts = ConstructorParameters<typeof TrainingLoop>[0];
 async function setup() {
   const db = freshDb();
-  const make = (onStep?: LoopOpts['onStep']) => new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny', ref: 'mem:' }, chunkBytes: 16 * 1024, pollMs: 10, onStep });
+  const make = (onStep?: LoopOpts['onStep']) => new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny', ref: 'mem:' }, chunkBytes: 16 * 1024, pollMs: 10, heartbeatMs: 0, onStep }); // every step's heartbeat written
   const loop = make();
   await loop.recover();
   expect((await updateTrainConfig(db, CONFIG)).errors).toEqual([]);
@@ -77,6 +77,7 @@ describe('mixed queue item', () => {
     });
     void crashing.tick();
     for (let i = 0; i < 800 && (await db.daemon.get('state'))?.step !== 3; i++) await new Promise((r) => setTimeout(r, 25));
+    expect((await db.daemon.get('state'))?.step).toBe(3);
     const cut = await queue.get(mixId);
     expect([cut.status, cut.progress.fileStep]).toEqual(['processing', 2]);
     expect(cut.progress.mix).toMatchObject({ n: 4, taken: [3, 1] });
