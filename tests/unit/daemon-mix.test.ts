@@ -24,12 +24,12 @@ const freshDb = scratchDbs('daemon-mix');
 const CONFIG = { profile: 'plain_sft', batchSize: 2, maxLength: 32, saveSteps: 2, logEvery: 1, evalSteps: 0, warmupSteps: 0, valFraction: 0, learningRate: 1e-2, bucketByLength: false };
 
 type LoopOpts = ConstructorParameters<typeof TrainingLoop>[0];
-async function setup() {
+async function setup(mode: 'examples' | 'tokens' = 'examples', bTag = 'b', extra: Record<string, unknown> = {}) {
   const db = freshDb();
   const make = (onStep?: LoopOpts['onStep']) => new TrainingLoop({ db, folder: () => folder, bundled: { id: 'tiny', name: 'Tiny', ref: 'mem:' }, chunkBytes: 16 * 1024, pollMs: 10, heartbeatMs: 0, onStep }); // every step's heartbeat written
   const loop = make();
   await loop.recover();
-  expect((await updateTrainConfig(db, CONFIG)).errors).toEqual([]);
+  expect((await updateTrainConfig(db, { ...CONFIG, ...extra })).errors).toEqual([]);
   const tokenizer = await loadTokenizerFrom(folder);
   const queue = new Queue(db);
   const add = async (name: string, text: string) => {
@@ -38,8 +38,8 @@ async function setup() {
     return r.itemId!;
   };
   const a = await add('a.jsonl', chatJsonl(7, 'a'));
-  const b = await add('b.jsonl', chatJsonl(3, 'b'));
-  const mix = await createMix(db, { sources: [{ itemId: a, ratio: 70 }, { itemId: b, ratio: 30 }], mode: 'examples' });
+  const b = await add('b.jsonl', chatJsonl(3, bTag));
+  const mix = await createMix(db, { sources: [{ itemId: a, ratio: 70 }, { itemId: b, ratio: 30 }], mode });
   expect(mix.refused).toBeUndefined();
   return { db, loop, make, queue, a, b, mixId: mix.itemId! };
 }
@@ -89,6 +89,17 @@ describe('mixed queue item', () => {
     (await db.metrics.toArray()).forEach((m, i) => expect(m.loss!).toBeCloseTo(refLosses[i], 5));
     expect(await cursors(db)).toEqual(refCursors);
     fresh.dispose();
+  });
+
+  it('by tokens: the longer file gives fewer examples, its share of tokens within one example of 30 %', async () => {
+    const { loop, queue, mixId } = await setup('tokens', 'a much longer question, about many more things', { maxLength: 96 });
+    expect(await loop.runUntilIdle()).toBe('idle');
+    const p = (await queue.get(mixId)).progress.mix!;
+    const T = p.tokens[0] + p.tokens[1];
+    expect(p.taken[1]).toBeLessThanOrEqual(2); // by examples it would be 3 of 10: its examples are about 3 times longer
+    expect(p.tokens[1] / p.taken[1]).toBeGreaterThan(p.tokens[0] / p.taken[0]);
+    expect(Math.abs(p.tokens[1] - 0.3 * T)).toBeLessThanOrEqual(p.tokens[1] / p.taken[1] + 1);
+    loop.dispose();
   });
 
   it('refuses what cannot be mixed, naming the file; removing an untrained mix gives its files back', async () => {
