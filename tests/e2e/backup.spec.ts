@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { FAST, chatJsonl, dropFiles, setConfig, shownStep, waitForStepAtLeast, watchErrors } from './helpers.ts';
+import { FAST, chatJsonl, dropFiles, openTab, setConfig, shownStep, waitForStepAtLeast, watchErrors } from './helpers.ts';
 import { tarEntries } from '../../src/store/tar.ts';
 import type { BackupManifest } from '../../src/store/backup-format.ts';
 
@@ -59,6 +59,7 @@ test('backup to a file, clear the origin, restore: same queue, same chart, train
   const before = await snapshot(page);
   expect(before.points.length).toBeGreaterThan(0);
 
+  await openTab(page, 'storage');
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('btn-backup').click()]);
   // A copy of our own: Playwright's artifact folder is shared with any other run using the same outputDir.
   const path = join(mkdtempSync(join(tmpdir(), 'e2e-backup-')), download.suggestedFilename());

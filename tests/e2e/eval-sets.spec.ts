@@ -2,12 +2,13 @@
 // base model and at every checkpoint; the latest EM, loss and ECE and the delta from the base model are on the page
 // and still there after a reload.
 import { expect, test } from '@playwright/test';
-import { FAST, chatJsonl, dropFiles, item, setConfig, watchErrors } from './helpers.ts';
+import { FAST, chatJsonl, dropFiles, item, openTab, setConfig, watchErrors } from './helpers.ts';
 
 test('an eval set: base result, EM / loss / ECE at the file-end checkpoint, delta from base, kept across a reload', async ({ page }) => {
   const errors = watchErrors(page);
   await page.goto('/?backend=wasm');
   await setConfig(page, FAST);
+  await openTab(page, 'evaluation');
   const set = page.locator('[data-testid="eval-set-item"][data-name="held.jsonl"]');
   await expect(async () => {
     await page.getByTestId('eval-file-input').setInputFiles({ name: 'held.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(chatJsonl(6, 1)) });
@@ -43,6 +44,7 @@ test('an eval set drawn from a queued training file: the page says its examples 
   await expect(item(page, 'big.jsonl')).toHaveAttribute('data-status', 'queued', { timeout: 60_000 });
   await item(page, 'big.jsonl').getByTestId('btn-draw-eval').click();
   await expect(item(page, 'big.jsonl').getByTestId('eval-drawn')).toHaveText('100 examples drawn as the eval set big.eval.jsonl: not trained on');
+  await openTab(page, 'evaluation');
   await expect(page.locator('[data-testid="eval-set-item"][data-name="big.eval.jsonl"]')).toBeVisible();
   await expect(item(page, 'big.jsonl').getByTestId('btn-draw-eval')).toHaveCount(0); // drawn once
 });

@@ -4,6 +4,7 @@
 // estimate() still reports gigabytes free. Without the override there is no quota warning; training, the trainer is
 // alive and holds tensors, and the dataset is counted.
 import { expect, test } from '@playwright/test';
+import { openTab } from './helpers.ts';
 
 test('the quota warning appears under a small quota, and not without one', async ({ page, context, baseURL }) => {
   const cdp = await context.newCDPSession(page);
@@ -33,5 +34,6 @@ test('the quota warning appears under a small quota, and not without one', async
   await expect(panel.getByTestId('health-backend')).toContainText('wasm');
   await expect(panel.getByTestId('health-persistent')).toHaveAttribute('data-persisted', /true|false/);
   await expect(panel.locator('[data-testid="health-category"][data-category="datasets"]')).toHaveCount(1, { timeout: 40_000 }); // read every 30 s
+  await openTab(page, 'storage');
   await panel.screenshot({ path: '/tmp/e2e-health.png' });
 });

@@ -31,6 +31,7 @@ export function invalidJsonl(): string {
 }
 
 export async function dropFiles(page: Page, files: { name: string; text: string }[], priority: 'high' | 'normal' | 'low' = 'normal'): Promise<void> {
+  if (!(await page.getByTestId('priority-select').isVisible())) await openTab(page, 'training');
   await page.getByTestId('priority-select').selectOption(priority);
   await page.getByTestId('file-input').setInputFiles(files.map((f) => ({ name: f.name, mimeType: 'application/jsonl', buffer: Buffer.from(f.text) })));
 }
@@ -58,8 +59,18 @@ export function watchErrors(page: Page): string[] {
   return errors;
 }
 
-/** Sets training-config fields through the page's config editor (tiny, fast settings for tests). */
+export type TabName = 'training' | 'data' | 'evaluation' | 'node' | 'storage' | 'settings';
+
+/** Shows one of the page's tabs (every panel stays mounted; those of other tabs are hidden). */
+export async function openTab(page: Page, name: TabName): Promise<void> {
+  const tab = page.getByTestId(`tab-${name}`);
+  await tab.click();
+  await expect(tab).toHaveAttribute('aria-selected', 'true');
+}
+
+/** Sets training-config fields through the page's config editor (tiny, fast settings for tests), then goes back to the Training tab. */
 export async function setConfig(page: Page, values: Record<string, string | boolean>): Promise<void> {
+  await openTab(page, 'settings');
   await page.getByTestId('btn-config').click();
   for (const [k, v] of Object.entries(values)) {
     const input = page.getByTestId(`config-${k}`);
@@ -69,6 +80,7 @@ export async function setConfig(page: Page, values: Record<string, string | bool
   await page.getByTestId('btn-config-save').click();
   await expect(page.getByTestId('notice')).toContainText('Config saved');
   await page.getByTestId('btn-config').click();
+  await openTab(page, 'training');
 }
 
 /** Tiny, fast training settings: short sequences, small batches, frequent logs and checkpoints. */

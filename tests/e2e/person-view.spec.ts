@@ -3,7 +3,7 @@
 // notification is raised (permission granted to the context; Notification wrapped to record what was made) and the
 // tab title says so; the keyboard shortcuts pause and resume; metrics export as CSV and JSON.
 import { expect, test } from '@playwright/test';
-import { FAST, chatJsonl, dropFiles, item, setConfig, watchErrors } from './helpers.ts';
+import { FAST, chatJsonl, dropFiles, item, openTab, setConfig, watchErrors } from './helpers.ts';
 
 test('data before training, a notification when the queue finishes, shortcuts, exports', async ({ page, context, baseURL }) => {
   const errors = watchErrors(page);
@@ -52,6 +52,14 @@ test('data before training, a notification when the queue finishes, shortcuts, e
   await expect.poll(() => page.evaluate(() => (window as unknown as { __notifications: { title: string }[] }).__notifications.map((n) => n.title)), { timeout: 30_000 }).toContain('Queue finished');
   await expect(page.getByTestId('notify-event').filter({ hasText: 'Queue finished' })).toHaveAttribute('data-kind', 'queue_finished');
   await expect(page).toHaveTitle(/^✓ done · step \d+/);
+  // Every panel stays mounted: the Settings tab shows the same panel, and the Training tab keeps its scroll position.
+  await page.mouse.wheel(0, 400);
+  await expect.poll(() => page.evaluate(() => scrollY)).toBeGreaterThan(0);
+  const y = await page.evaluate(() => scrollY);
+  await openTab(page, 'settings');
+  await expect(page.getByTestId('notify-event').first()).toBeVisible();
+  await openTab(page, 'training');
+  expect(await page.evaluate(() => scrollY)).toBe(y);
 
   // Shortcuts: ? lists them, Escape closes; space pauses the idle daemon and resumes it; never from a field.
   await page.locator('body').click({ position: { x: 2, y: 2 } });
@@ -69,6 +77,7 @@ test('data before training, a notification when the queue finishes, shortcuts, e
   await expect(page.getByTestId('daemon-state')).not.toHaveAttribute('data-state', /paused|stopped/, { timeout: 30_000 });
 
   // Exports: the metrics as CSV (header and one row per logged step) and as JSON.
+  await openTab(page, 'settings');
   const csv = page.waitForEvent('download');
   await page.getByTestId('export-metrics-csv').click();
   const csvText = await readDownload(await csv);

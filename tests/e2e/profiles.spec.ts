@@ -2,7 +2,7 @@
 // trained / masked) and, with the regime3 profile, the preview in codes and the regime-3 pane (codes, decoded
 // form, token counts). The daemon is paused first so the file stays queued.
 import { expect, test } from '@playwright/test';
-import { FAST, dropFiles, item, setConfig, watchErrors } from './helpers.ts';
+import { FAST, dropFiles, item, openTab, setConfig, watchErrors } from './helpers.ts';
 import { generateExample } from '../../src/regime3/tasks.ts';
 
 test('profile preview of a queued example, then regime3: answers in codes and the regime-3 pane', async ({ page }) => {
@@ -15,6 +15,7 @@ test('profile preview of a queued example, then regime3: answers in codes and th
   await dropFiles(page, [{ name: 'arith.jsonl', text: rows.join('\n') + '\n' }]);
   await expect(item(page, 'arith.jsonl')).toHaveAttribute('data-status', 'queued');
 
+  await openTab(page, 'data');
   const preview = page.getByTestId('profile-preview');
   await expect(preview.getByTestId('preview-token').first()).toBeVisible();
   const trained = await preview.locator('[data-testid="preview-token"][data-trained="1"]').count();
@@ -25,6 +26,7 @@ test('profile preview of a queued example, then regime3: answers in codes and th
   await expect(preview.getByTestId('preview-template')).toContainText('<|im_start|>assistant');
 
   await setConfig(page, { ...FAST, profile: 'regime3' });
+  await openTab(page, 'data');
   await expect(preview.getByTestId('preview-template')).toContainText('<<ANS_START>>');
   const pane = page.getByTestId('regime3-pane');
   await expect(pane.getByTestId('regime3-message')).toContainText('no regime-3 codebook yet');

@@ -3,7 +3,7 @@
 // with the key, deploys the checkpoint (HF zip upload, register, set active), uploads an eval set, evaluates,
 // and shows the accuracy, kept with the checkpoint across a reload; a data-gen job's shard lands in the queue.
 import { expect, test } from '@playwright/test';
-import { FAST, chatJsonl, closedPort, dropFiles, setConfig, startInferenceNode, type RunningNode } from './helpers.ts';
+import { FAST, chatJsonl, closedPort, dropFiles, openTab, setConfig, startInferenceNode, type RunningNode } from './helpers.ts';
 
 const ADMIN = 'e2e-admin-key';
 let node: RunningNode;
@@ -21,6 +21,7 @@ test('deploy a checkpoint to the inference node and see its eval result; a close
   await page.goto('/?backend=wasm');
   await setConfig(page, FAST);
   await dropFiles(page, [{ name: 'remote-tiny.jsonl', text: chatJsonl(4) }]);
+  await openTab(page, 'node');
 
   // No URL yet: not connected, nothing polled.
   const status = page.getByTestId('remote-status');

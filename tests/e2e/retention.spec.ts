@@ -2,9 +2,11 @@
 // IndexedDB (two of them old and far over any quota-sized budget, one new), the page is reloaded, and the dry run
 // lists the two old ones as what would go, with why, and keeps the newest as the latest, deleting nothing.
 import { expect, test } from '@playwright/test';
+import { openTab } from './helpers.ts';
 
 test('the retention panel previews what would go and why the rest stays, without deleting', async ({ page }) => {
   await page.goto('/?backend=wasm');
+  await openTab(page, 'storage');
   await expect(page.getByTestId('retention-summary')).toBeVisible(); // the bundled model is active
   const H = 3_600_000;
   const ids = await page.evaluate(async (H) => {

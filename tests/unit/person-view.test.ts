@@ -6,9 +6,10 @@ import { shortcutAction } from '../../src/ui/lib/shortcuts.ts';
 import { csvField, toCsv } from '../../src/ui/lib/csv.ts';
 import { evalExportRows, METRIC_COLUMNS } from '../../src/ui/lib/export-data.ts';
 import { estimateTrainSeconds, histogramBars } from '../../src/ui/lib/data-profile.ts';
+import { ScrollMemory, tabFromHash } from '../../src/ui/lib/tabs.ts';
 import type { DataProfile, ItemStatus, MetricRow } from '../../src/store/db.ts';
 
-const snap = (o: Partial<WatchSnapshot> & { items?: [number, ItemStatus][] } = {}): WatchSnapshot => ({
+const snap = (o: Partial<Omit<WatchSnapshot, 'items'>> & { items?: [number, ItemStatus][] } = {}): WatchSnapshot => ({
   modelId: 'm',
   daemonStatus: 'training',
   lastFault: null,
@@ -145,5 +146,22 @@ describe('data profile', () => {
     expect(bars.map((b) => [b.from, b.to, b.count, b.over])).toEqual([[1, 16, 1, false], [17, 32, 4, false], [33, 48, 2, false], [49, 64, 2, false], [65, 90, 1, true]]);
     expect(bars[1].height).toBe(1);
     expect(bars[0].height).toBe(0.25);
+  });
+});
+
+describe('tabs', () => {
+  it('the hash names a tab (any case); anything else is the Training tab', () => {
+    expect(tabFromHash('#evaluation')).toBe('evaluation');
+    expect(tabFromHash('#Settings')).toBe('settings');
+    expect(tabFromHash('')).toBe('training');
+    expect(tabFromHash('#nope')).toBe('training');
+  });
+  it('each tab gets back the scroll position it was left at (0 the first time)', () => {
+    const m = new ScrollMemory();
+    expect(m.enter('data')).toBe(0);
+    m.leave('training', 640);
+    m.leave('data', 120);
+    expect(m.enter('training')).toBe(640);
+    expect(m.enter('data')).toBe(120);
   });
 });
