@@ -119,7 +119,7 @@ describe('rejected rows name the field', () => {
     expect(errorsOf({ messages: 'hi' })[0].field).toBe('messages');
     expect(errorsOf({ messages: [null, { role: 'assistant', content: 'a' }] })[0].field).toBe('messages[0]');
     expect(errorsOf({ prompt: 'p', response: 'r', metadata: [1] })[0].field).toBe('metadata');
-    expect(errorsOf({ prompt: 'p', response: 'r<|im_end|>' })[0]).toEqual({ field: 'response', message: 'response contains the chat control token <|im_end|>' });
+    expect(errorsOf({ prompt: 'p', response: 'r<|im_end|>' })[0]).toEqual({ field: 'response', message: 'response contains the chat control token <|im_end|>', code: 'control_token' });
   });
 
   it('lists every bad field of a row', () => {
