@@ -48,10 +48,10 @@ export async function sampleAnswers(
     return answers.map((r, i) => {
       const cmp = s.profile.compare(r.text, chats[i].golden);
       const outcome = answerOutcome(s.profile.name, cmp.details);
-      return { ...base(chats[i]), answer: r.text, match: cmp.match, stopReason: r.stopReason, ms: r.ms / chats.length, ...(outcome ? { outcome } : {}) };
+      return { ...base(chats[i]), answer: r.text, match: cmp.match, stopReason: r.stopReason, ms: Math.round(r.ms / chats.length), ...(outcome ? { outcome } : {}) };
     });
   } catch (e) {
-    const ms = (Date.now() - t0) / Math.max(1, chats.length);
+    const ms = Math.round((Date.now() - t0) / Math.max(1, chats.length));
     return chats.map((chat) => ({ ...base(chat), answer: '', match: false, stopReason: `error: ${e instanceof Error ? e.message : String(e)}`, ms }));
   }
 }
