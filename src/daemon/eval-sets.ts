@@ -66,7 +66,7 @@ async function loadEvalSet(s: Session, set: EvalSetRow): Promise<EvalExample[]> 
 }
 
 /** Examples scored and answered together: at most this many rows, and rows × (longest sequence) tokens at most EVAL_BATCH_TOKENS. */
-const EVAL_BATCH_ROWS = 32;
+const EVAL_BATCH_ROWS = 128;
 const EVAL_BATCH_TOKENS = 4096;
 
 /** Batches of example indices of similar length (less padding), each within the row and token bounds. */
