@@ -453,7 +453,6 @@ export interface PreparingProgress {
 
 export type EventKind = 'failure' | 'fault' | 'restart' | 'crash' | 'deletion' | 'rollback' | 'warning';
 
-/** One entry of the event log: what happened, in one sentence, and what the person can do about it. */
 /** One saved change of the training config (issue 14): which fields, from what to what, when and by whom. */
 export interface ConfigChangeRow {
   id?: number;
@@ -465,6 +464,7 @@ export interface ConfigChangeRow {
   changes: { field: string; from: unknown; to: unknown }[];
 }
 
+/** One entry of the event log: what happened, in one sentence, and what the person can do about it. */
 export interface EventRow {
   id?: number;
   at: number;
