@@ -1,13 +1,11 @@
 /**
- * A queued file's Blob → the trainer's example sources: streamed through the engine's validator (so the valid
- * examples and their indices are exactly those counted at queue time, "skip invalid lines" included), the
- * profile's transform and the tokenizer; the held-out indices form the validation source. Token ids are kept
+ * A queued file's Blob → the trainer's example sources: its examples as the profile makes them
+ * (profiles/transformed-file.ts), tokenized; the held-out indices form the validation source. Token ids are kept
  * in growing Int32Array pools, never the file as one string.
  */
-import { validateStream } from '../engine/data/validate.ts';
 import { tokenizeExample } from '../engine/data/collate.ts';
-import type { ChatMessage, ChatTokenizer, ExampleSource, TokenizedExample } from '../engine/types.ts';
-import type { Profile } from '../profiles/index.ts';
+import type { ChatMessage, ExampleSource, TokenizedExample } from '../engine/types.ts';
+import { forEachTransformedExample, type TransformedFileOptions } from '../profiles/transformed-file.ts';
 
 /** Examples stored back to back: ids and masks in pools, offsets per example. */
 export class PooledExamples implements ExampleSource {
@@ -52,55 +50,22 @@ export interface FileExamples {
   heldOutChats: { prompt: ChatMessage[]; golden: string }[];
 }
 
-export interface LoadExamplesOptions {
-  name: string;
-  tokenizer: ChatTokenizer;
-  profile: Profile;
-  maxLength: number;
-  skipInvalidLines: boolean;
+export interface LoadExamplesOptions extends TransformedFileOptions {
+  /** Example indices held out for validation. */
   heldOut: readonly number[];
-  /** Example indices drawn as an eval set: neither trained on nor held out. */
-  excluded?: readonly number[];
-  /** Global step the file starts at (profiles such as regime-3 transitional read it). */
-  step: number;
-  /** Bytes of the file read so far (tokenizing progress). */
-  onProgress?: (done: number, total: number | undefined) => void;
 }
 
 export async function loadFileExamples(blob: Blob, o: LoadExamplesOptions): Promise<FileExamples> {
-  const held = new Set(o.heldOut), excluded = new Set(o.excluded);
+  const held = new Set(o.heldOut);
   const out = { train: new PooledExamples(), validation: new PooledExamples(), heldOutChats: [] as FileExamples['heldOutChats'] };
-  let index = 0;
-  const report = await validateStream(blob.stream() as ReadableStream<Uint8Array>, {
-    tokenizer: o.tokenizer,
-    maxLength: o.maxLength,
-    template: o.profile.chatTemplate,
-    skipInvalidLines: o.skipInvalidLines,
-    file: o.name,
-    totalBytes: blob.size,
-    maxErrors: 50,
-    onProgress: o.onProgress,
-    onExample: (example, line) => {
-      const i = index++;
-      if (excluded.has(i)) return;
-      let messages: ChatMessage[];
-      try {
-        messages = o.profile.transform(example, i, { step: o.step });
-      } catch (e) {
-        throw new Error(`"${o.name}" line ${line}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      const tok = tokenizeExample(o.tokenizer, messages, { template: o.profile.chatTemplate, maxLength: o.maxLength });
-      if (held.has(i)) {
-        out.validation.push(tok);
-        const lastAssistant = messages.map((m) => m.role).lastIndexOf('assistant');
-        if (lastAssistant > 0) out.heldOutChats.push({ prompt: messages.slice(0, lastAssistant), golden: messages[lastAssistant].content });
-      } else out.train.push(tok);
-    },
+  await forEachTransformedExample(blob, o, (messages, i) => {
+    const tok = tokenizeExample(o.tokenizer, messages, { template: o.profile.chatTemplate, maxLength: o.maxLength });
+    if (held.has(i)) {
+      out.validation.push(tok);
+      const lastAssistant = messages.map((m) => m.role).lastIndexOf('assistant');
+      if (lastAssistant > 0) out.heldOutChats.push({ prompt: messages.slice(0, lastAssistant), golden: messages[lastAssistant].content });
+    } else out.train.push(tok);
   });
-  if (!report.valid) {
-    const first = report.fileErrors[0] ?? (report.errors[0] ? `line ${report.errors[0].line} (${report.errors[0].field}): ${report.errors[0].message}` : 'invalid');
-    throw new Error(`"${o.name}" no longer validates: ${first}`);
-  }
   if (out.train.size === 0) throw new Error(`"${o.name}" has no training example left after holding out ${held.size}`);
   return out;
 }
