@@ -25,6 +25,7 @@ import { Dexie, type EntityTable, type Table } from 'dexie';
 import type { ChatMessage, ModelConfig } from '../engine/types.ts';
 import type { DataOrder } from '../engine/train.ts';
 import type { EvalSetMetrics } from '../engine/eval-set.ts';
+import type { TokenStats, ValidationWarning } from '../engine/data/validate.ts';
 import type { CodebookData } from '../regime3/codebook-types.ts';
 import type { AnswerOutcome } from '../profiles/outcome.ts';
 
@@ -101,20 +102,9 @@ export interface DataProfile {
   /** Max length the file was validated against (the histogram's right edge). */
   maxLength: number;
   /** Duplicates, truncated examples, answer leaks, control tokens: count, share of the file, first lines concerned. */
-  warnings: { kind: string; message: string; count: number; percent: number; lines: number[] }[];
+  warnings: ValidationWarning[];
   /** Conversation tokens (chat template applied) over valid examples; null when there is none. */
-  tokens: {
-    min: number;
-    mean: number;
-    p50: number;
-    p95: number;
-    max: number;
-    totalTokens: number;
-    trainedTokens: number;
-    /** Tokens read per epoch (each conversation cut at maxLength). */
-    fedTokens: number;
-    histogram: { binWidth: number; counts: number[]; over: number; maxLength: number };
-  } | null;
+  tokens: TokenStats | null;
 }
 
 export interface QueueItemRow {
