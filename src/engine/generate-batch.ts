@@ -5,6 +5,7 @@
  * temperature 0 gives for that prompt alone (the same logits up to float rounding: padding is masked out exactly).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { argmax } from './generate.ts';
 import { disposeKvCache, type DecodeInputs, type ForwardOptions, type KvCache } from './model.ts';
 import type { GenerateResult, LogitsProcessor, ModelConfig } from './types.ts';
 
@@ -111,10 +112,4 @@ async function chooseTokens(logits: tf.Tensor2D, prompts: readonly BatchPrompt[]
     tokens[r] = argmax(row);
   }
   return tokens;
-}
-
-function argmax(x: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best] || Number.isNaN(x[best])) best = i;
-  return best;
 }

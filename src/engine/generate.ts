@@ -252,7 +252,8 @@ async function readTopK(logits: tf.Tensor1D, k: number): Promise<[Float32Array, 
   }
 }
 
-function argmax(x: Float32Array): number {
+/** Index of the largest logit (a NaN loses to any number; the first of equals). */
+export function argmax(x: Float32Array): number {
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i] > x[best] || Number.isNaN(x[best])) best = i;
   return best;
