@@ -8,7 +8,7 @@ import { checkpoints$, daemonState$, evals$, models$, queueItems$ } from '../../
 import { queueStepsLeft, stepsLeft, type StepsConfig } from '../lib/eta.ts';
 import { MetricHistoryReader, SampleTotals, emptyHistory, readBranchHistories, resmoothBranches, type BranchHistory, type LossHistory } from '../lib/history-reader.ts';
 import { MAIN_BRANCH } from '../../store/db.ts';
-import { branchesOf, lineOf, ownerAt } from '../../store/branches.ts';
+import { onCurrentLine } from '../../store/branches.ts';
 import type { GpuAdapterSummary } from '../../engine/backend.ts';
 import { DEVICE_MEMORY_SETTING, deviceMemory } from '../../daemon/preflight.ts';
 import { SettingsRepo } from '../../store/state.ts';
@@ -205,8 +205,7 @@ export class WorkbenchState {
         const rows = (await this.db.samples.where('[modelId+step]').between([modelId, -Infinity], [modelId, Infinity]).reverse().filter((r) => r.kind !== 'evolution').limit(50).toArray()).reverse();
         const m = await this.db.models.get(modelId);
         if (!m?.branches?.length) return rows;
-        const line = lineOf(branchesOf(m), m.branch ?? MAIN_BRANCH);
-        return rows.filter((r) => ownerAt(line, r.step) === (r.branch ?? MAIN_BRANCH));
+        return rows.filter(onCurrentLine(m));
       }).subscribe({
         next: (s) => {
           this.samples = s.slice(-5);
